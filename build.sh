@@ -1,0 +1,207 @@
+#!/bin/bash -eu
+# build.sh: builds every fuzzer for every engine, the replay runners, the unit tests, the
+# benchmark and the real-threads stress test.
+#
+# Under OSS-Fuzz / ClusterFuzzLite ($LIB_FUZZING_ENGINE set) it follows their contract: compile
+# with $CC $CFLAGS, link each fuzzer with $CXX $CXXFLAGS $LIB_FUZZING_ENGINE into $OUT, and pack
+# corpus/<fuzzer>/ as $OUT/<fuzzer>_seed_corpus.zip.
+#
+# Standalone (the default on a Debian machine) it builds into ${OUT:-out}/:
+#   libfuzzer/<fuzzer>   clang, -fsanitize=fuzzer,address,undefined
+#   afl/<fuzzer>         afl-clang-fast + libAFLDriver, ASan+UBSan (only when AFL++ is installed)
+#   replay/<fuzzer>      standalone main (harness/entry/replay_main.c), ASan+UBSan
+#   tests/churn-tests    unit tests and self-tests, ASan+UBSan
+#   bench/bench-runtime  runtime micro-benchmarks, -O2, no sanitizers
+#   stress/toy-stress    the toy models on real threads (pthreads backend), ASan
+# Usage: ./build.sh [all|libfuzzer|afl|replay|tests|bench|stress]...   (default: all)
+# Environment: CC, CFLAGS, OUT, SANITIZER (address|undefined|thread|none; default address+UB),
+# JOBS (parallel compiles, default: number of cores), FORCE=1 (rebuild even if up to date).
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+
+if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+  exit 0
+fi
+
+INCLUDES=(-Iharness/runtime -Iharness/kernel -Iharness/toys)
+WARN=(-Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration)
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+FUZZERS=()
+for f in fuzzers/*.c; do FUZZERS+=("$(basename "$f" .c)"); done
+
+lib_sources() { ls harness/runtime/*.c harness/kernel/*.c harness/toys/*.c 2>/dev/null; }
+all_inputs() { ls harness/*/*.[ch] harness/runtime/*.def fuzzers/*.c tests/*.[ch] build.sh 2>/dev/null; }
+
+# up_to_date OUTPUT: true when OUTPUT exists and is newer than every source and header.
+up_to_date() {
+  [ "${FORCE:-0}" != 1 ] || return 1
+  [ -e "$1" ] || return 1
+  [ -z "$(find harness fuzzers tests build.sh -newer "$1" -type f 2>/dev/null | head -n 1)" ]
+}
+
+# compile_objects DIR CC FLAGS... -- SOURCES...: compile in parallel into DIR; the objects are
+# left in the array OBJS. Any failed compile stops the build.
+compile_objects() {
+  local dir="$1" cc="$2"; shift 2
+  local flags=()
+  while [ "$1" != "--" ]; do flags+=("$1"); shift; done
+  shift
+  mkdir -p "$dir"
+  OBJS=()
+  local pids=() s o p failed=0
+  for s in "$@"; do
+    o="$dir/$(echo "$s" | tr '/' '_' | sed 's/\.c$/.o/')"
+    OBJS+=("$o")
+    "$cc" "${flags[@]}" -c "$s" -o "$o" &
+    pids+=($!)
+    if [ "${#pids[@]}" -ge "$JOBS" ]; then
+      wait "${pids[0]}" || failed=1
+      pids=("${pids[@]:1}")
+    fi
+  done
+  for p in "${pids[@]}"; do wait "$p" || failed=1; done
+  if [ "$failed" != 0 ]; then
+    echo "build.sh: compilation failed (see the errors above)" >&2
+    exit 1
+  fi
+}
+
+sanitizer_flags() {
+  case "${SANITIZER:-address}" in
+    address) echo "-fsanitize=address,undefined -fno-sanitize-recover=undefined" ;;
+    undefined) echo "-fsanitize=undefined -fno-sanitize-recover=undefined" ;;
+    thread) echo "-fsanitize=thread" ;;
+    none) echo "" ;;
+    *) echo "build.sh: unknown SANITIZER '${SANITIZER}'" >&2; exit 2 ;;
+  esac
+}
+
+# ---- OSS-Fuzz contract ------------------------------------------------------------------------
+if [ -n "${LIB_FUZZING_ENGINE:-}" ]; then
+  : "${OUT:?OUT must be set with LIB_FUZZING_ENGINE}" "${CC:=clang}" "${CXX:=clang++}"
+  read -r -a cflags <<< "${CFLAGS:-}"
+  read -r -a cxxflags <<< "${CXXFLAGS:-}"
+  read -r -a engine <<< "$LIB_FUZZING_ENGINE"
+  compile_objects "$OUT/.obj" "$CC" "${cflags[@]}" "${INCLUDES[@]}" -- $(lib_sources)
+  objs=("${OBJS[@]}")
+  for fz in "${FUZZERS[@]}"; do
+    "$CC" "${cflags[@]}" "${INCLUDES[@]}" -c "fuzzers/$fz.c" -o "$OUT/.obj/$fz.o"
+    "$CXX" "${cxxflags[@]}" "$OUT/.obj/$fz.o" "${objs[@]}" "${engine[@]}" -o "$OUT/$fz"
+    if [ -d "corpus/$fz" ]; then
+      python3 - "$OUT/${fz}_seed_corpus.zip" "corpus/$fz" <<'PY'
+import os, sys, zipfile
+out, src = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(out, "w") as z:
+    for name in sorted(os.listdir(src)):
+        path = os.path.join(src, name)
+        if os.path.isfile(path):
+            z.write(path, name)
+PY
+    fi
+  done
+  exit 0
+fi
+
+# ---- standalone ------------------------------------------------------------------------------
+OUT="${OUT:-$ROOT/out}"
+CC="${CC:-clang}"
+EXTRA=()
+read -r -a EXTRA <<< "${CFLAGS:-}"
+SAN=()
+read -r -a SAN <<< "$(sanitizer_flags)"
+BASE=(-g -O1 -fno-omit-frame-pointer "${WARN[@]}" "${INCLUDES[@]}" "${EXTRA[@]}")
+
+if ! command -v "$CC" >/dev/null 2>&1; then
+  echo "build.sh: compiler '$CC' not found; install it with: apt-get install -y clang" >&2
+  exit 2
+fi
+
+step() { printf 'build.sh: %s\n' "$*" >&2; }
+
+build_libfuzzer() {
+  local first="$OUT/libfuzzer/${FUZZERS[0]}"
+  if up_to_date "$first"; then step "libfuzzer: up to date"; return; fi
+  step "libfuzzer: ${FUZZERS[*]}"
+  compile_objects "$OUT/obj/libfuzzer" "$CC" "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer-no-link \
+    -- $(lib_sources)
+  local objs=("${OBJS[@]}")
+  for fz in "${FUZZERS[@]}"; do
+    "$CC" "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer "fuzzers/$fz.c" "${objs[@]}" -o "$OUT/libfuzzer/$fz"
+  done
+  # The minimal two-fiber run, for measuring libFuzzer's exec/s on the runtime alone.
+  "$CC" "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer -Iharness/bench harness/bench/minimal.c \
+    "${objs[@]}" -o "$OUT/bench/fuzz-bench-minimal"
+}
+
+build_afl() {
+  if ! command -v afl-clang-fast >/dev/null 2>&1; then
+    step "afl: skipped (afl-clang-fast not found; apt-get install -y afl++)"
+    return
+  fi
+  local first="$OUT/afl/${FUZZERS[0]}"
+  if up_to_date "$first"; then step "afl: up to date"; return; fi
+  step "afl: ${FUZZERS[*]}"
+  export AFL_QUIET=1
+  compile_objects "$OUT/obj/afl" afl-clang-fast "${BASE[@]}" "${SAN[@]}" -- $(lib_sources)
+  local objs=("${OBJS[@]}")
+  for fz in "${FUZZERS[@]}"; do
+    afl-clang-fast "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer "fuzzers/$fz.c" "${objs[@]}" -o "$OUT/afl/$fz"
+  done
+}
+
+build_replay() {
+  local first="$OUT/replay/${FUZZERS[0]}"
+  if up_to_date "$first"; then step "replay: up to date"; return; fi
+  step "replay: ${FUZZERS[*]}"
+  compile_objects "$OUT/obj/replay" "$CC" "${BASE[@]}" "${SAN[@]}" -- \
+    $(lib_sources) harness/entry/replay_main.c
+  local objs=("${OBJS[@]}")
+  for fz in "${FUZZERS[@]}"; do
+    "$CC" "${BASE[@]}" "${SAN[@]}" "fuzzers/$fz.c" "${objs[@]}" -o "$OUT/replay/$fz"
+  done
+}
+
+build_tests() {
+  if up_to_date "$OUT/tests/churn-tests"; then step "tests: up to date"; return; fi
+  step "tests: churn-tests"
+  compile_objects "$OUT/obj/tests" "$CC" "${BASE[@]}" "${SAN[@]}" -Itests -DCF_NO_FUZZ_ENTRY -- \
+    $(lib_sources) tests/*.c fuzzers/*.c
+  "$CC" "${BASE[@]}" "${SAN[@]}" "${OBJS[@]}" -o "$OUT/tests/churn-tests"
+}
+
+build_bench() {
+  if up_to_date "$OUT/bench/bench-runtime"; then step "bench: up to date"; return; fi
+  step "bench: bench-runtime (-O2, no sanitizers)"
+  mkdir -p "$OUT/bench"
+  "$CC" -O2 -g "${WARN[@]}" "${INCLUDES[@]}" -Iharness/bench -DCF_NO_FUZZ_ENTRY $(lib_sources) \
+    harness/bench/bench_runtime.c harness/bench/minimal.c fuzzers/fuzz_sim_selftest.c \
+    -o "$OUT/bench/bench-runtime"
+}
+
+build_stress() {
+  if up_to_date "$OUT/stress/toy-stress"; then step "stress: up to date"; return; fi
+  step "stress: toy-stress (pthreads backend, ASan)"
+  mkdir -p "$OUT/stress"
+  "$CC" "${BASE[@]}" -fsanitize=address,undefined -fno-sanitize-recover=undefined -pthread \
+    harness/real/platform_real.c harness/real/toy_stress.c harness/runtime/bugs.c \
+    harness/runtime/pool.c harness/toys/toys.c -o "$OUT/stress/toy-stress"
+}
+
+mkdir -p "$OUT"/{libfuzzer,afl,replay,tests,bench,stress}
+targets=("$@")
+[ "${#targets[@]}" -gt 0 ] || targets=(all)
+for t in "${targets[@]}"; do
+  case "$t" in
+    all) build_libfuzzer; build_afl; build_replay; build_tests; build_bench; build_stress ;;
+    libfuzzer) build_libfuzzer ;;
+    afl) build_afl ;;
+    replay) build_replay ;;
+    tests) build_tests ;;
+    bench) build_bench ;;
+    stress) build_stress ;;
+    *) echo "build.sh: unknown target '$t' (see ./build.sh --help)" >&2; exit 2 ;;
+  esac
+done
+step "done: $OUT"

@@ -1,0 +1,298 @@
+/* replay_main.c: the standalone main of out/replay/<fuzzer>.
+ *
+ * Runs each input file (directories are read one level deep, in name order) in a child process,
+ * so a crash or an oracle's abort() ends only that input, with a per-input time limit. Prints
+ * one line per failing input with its signature, and a closing `N passed, N failed`.
+ *
+ * Signatures: `<oracle>@<site>` for our oracles (from the `churnfuzz: ...` line),
+ * `asan:<kind>@<function>` / `ubsan:<kind>@<file>` for sanitizer reports, `timeout`,
+ * `signal:<n>` or `exit:<code>` otherwise. */
+#include <dirent.h>
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cf.h"
+#include "run.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+typedef struct options {
+  bool hash;
+  bool show;
+  int repeat;
+  int timeout;
+} options_t;
+
+static void usage(FILE *to, const char *argv0) {
+  fprintf(to,
+          "usage: %s [--hash] [--repeat N] [--timeout SECONDS] [--show] PATH...\n"
+          "       %s --list-bugs\n"
+          "Replays each input file (directories: their files, one level deep) in a child\n"
+          "process with the bug toggles named by CHURN_BUGS.\n"
+          "  --hash         print `HASH <path> <trace hash>` for every input\n"
+          "  --repeat N     run every input N times (once in a fresh process, N-1 times in a\n"
+          "                 second one) and fail it if the trace hashes differ (default 1)\n"
+          "  --timeout S    per-input time limit in seconds (default 25)\n"
+          "  --show         pass the child's stderr through (with CHURN_TRACE=1: the trace)\n"
+          "  --list-bugs    print the bug toggles as TSV: id, system, description, upstream\n"
+          "Prints `FAIL <path>: <signature>` per failing input and ends with\n"
+          "`N passed, N failed`. Exit 0: all passed; 1: some failed; 2: usage or unreadable path.\n",
+          argv0, argv0);
+}
+
+static uint8_t *read_file(const char *path, size_t *size) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 4096, n = 0;
+  uint8_t *buf = malloc(cap);
+  size_t got;
+  while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+    n += got;
+    if (n == cap) {
+      cap *= 2;
+      uint8_t *nb = realloc(buf, cap);
+      if (!nb) free(buf);
+      buf = nb;
+    }
+  }
+  bool err = ferror(f);
+  fclose(f);
+  if (err || !buf) {
+    free(buf);
+    return NULL;
+  }
+  *size = n;
+  return buf;
+}
+
+/* Child: run the input `runs` times, writing each trace hash to hash_fd. */
+static void child_run(const char *path, int runs, int hash_fd, int timeout) {
+  size_t size = 0;
+  uint8_t *data = read_file(path, &size);
+  if (!data) {
+    fprintf(stderr, "churnfuzz: %s: %s\n", path, strerror(errno));
+    _exit(3);
+  }
+  alarm((unsigned)timeout);
+  int argc = 0;
+  char **argv = NULL;
+  LLVMFuzzerInitialize(&argc, &argv);
+  for (int i = 0; i < runs; i++) {
+    LLVMFuzzerTestOneInput(data, size);
+    uint64_t h = cf_fuzz_last_hash;
+    if (write(hash_fd, &h, sizeof h) != sizeof h) _exit(4);
+  }
+  free(data);
+  exit(0); /* exit, not _exit: let LeakSanitizer look */
+}
+
+/* The signature of a failed child from its stderr, exit status and whether it timed out. */
+static void signature_of(const char *err, int status, char *sig, size_t len) {
+  const char *p = err;
+  while ((p = strstr(p, "churnfuzz: ")) != NULL) {
+    char oracle[64], system[64], site[128];
+    if (sscanf(p, "churnfuzz: %63[^:\n]: %63[^:\n]: %127[^:\n]:", oracle, system, site) == 3 &&
+        !strchr(oracle, ' ')) {
+      snprintf(sig, len, "%s@%s", oracle, site);
+      return;
+    }
+    p += 11;
+  }
+  if ((p = strstr(err, "SUMMARY: AddressSanitizer: ")) != NULL) {
+    char kind[64] = "", fn[128] = "?";
+    sscanf(p, "SUMMARY: AddressSanitizer: %63s", kind);
+    const char *in = strstr(p, " in ");
+    const char *eol = strchr(p, '\n');
+    if (in && (!eol || in < eol)) sscanf(in, " in %127s", fn);
+    if (strstr(kind, "byte(s)")) snprintf(sig, len, "asan:leak");
+    else if (isdigit((unsigned char)kind[0])) snprintf(sig, len, "asan:leak");
+    else snprintf(sig, len, "asan:%s@%s", kind, fn);
+    return;
+  }
+  if ((p = strstr(err, "SUMMARY: UndefinedBehaviorSanitizer: ")) != NULL) {
+    char kind[64] = "", loc[256] = "?";
+    sscanf(p, "SUMMARY: UndefinedBehaviorSanitizer: %63s %255s", kind, loc);
+    const char *base = strrchr(loc, '/');
+    base = base ? base + 1 : loc;
+    char file[128];
+    snprintf(file, sizeof file, "%s", base);
+    char *colon = strchr(file, ':');
+    if (colon) *colon = 0;
+    snprintf(sig, len, "ubsan:%s@%s", kind, file);
+    return;
+  }
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) snprintf(sig, len, "timeout");
+  else if (WIFSIGNALED(status)) snprintf(sig, len, "signal:%d", WTERMSIG(status));
+  else snprintf(sig, len, "exit:%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+/* Run one child; returns 0 on pass. Fills hashes (up to runs) and the signature on failure. */
+static int spawn_child(const char *path, int runs, const options_t *o, uint64_t *hashes,
+                       int *nhashes, char *sig, size_t siglen) {
+  int errp[2], hashp[2];
+  if (pipe(errp) || pipe(hashp)) {
+    perror("churnfuzz: pipe");
+    exit(2);
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    perror("churnfuzz: fork");
+    exit(2);
+  }
+  if (pid == 0) {
+    close(errp[0]);
+    close(hashp[0]);
+    if (!o->show) dup2(errp[1], 2);
+    close(errp[1]);
+    child_run(path, runs, hashp[1], o->timeout);
+  }
+  close(errp[1]);
+  close(hashp[1]);
+  size_t cap = 1 << 16, n = 0;
+  char *err = malloc(cap + 1);
+  ssize_t got;
+  char drain[4096];
+  while ((got = read(errp[0], n < cap ? err + n : drain, n < cap ? cap - n : sizeof drain)) > 0)
+    if (n < cap) n += (size_t)got;
+  err[n] = 0;
+  *nhashes = 0;
+  uint64_t h;
+  while (*nhashes < runs && read(hashp[0], &h, sizeof h) == (ssize_t)sizeof h) hashes[(*nhashes)++] = h;
+  close(errp[0]);
+  close(hashp[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  int failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+    fprintf(stderr, "%s", err);
+    free(err);
+    exit(2);
+  }
+  if (failed) signature_of(err, status, sig, siglen);
+  free(err);
+  return failed;
+}
+
+static int replay_one(const char *path, const options_t *o, int *passed, int *failed) {
+  uint64_t hashes[2][256];
+  int nh[2] = {0, 0};
+  char sig[256] = "";
+  int runs = o->repeat < 1 ? 1 : (o->repeat > 256 ? 256 : o->repeat);
+  int bad = spawn_child(path, 1, o, hashes[0], &nh[0], sig, sizeof sig);
+  if (!bad && runs > 1) bad = spawn_child(path, runs - 1, o, hashes[1], &nh[1], sig, sizeof sig);
+  if (!bad) {
+    for (int k = 0; k < 2; k++)
+      for (int i = 0; i < nh[k]; i++)
+        if (hashes[k][i] != hashes[0][0]) {
+          bad = 1;
+          snprintf(sig, sizeof sig, "nondeterministic trace hash (%016llx vs %016llx)",
+                   (unsigned long long)hashes[0][0], (unsigned long long)hashes[k][i]);
+        }
+  }
+  if (o->hash && nh[0] > 0) printf("HASH %s %016llx\n", path, (unsigned long long)hashes[0][0]);
+  if (bad) {
+    printf("FAIL %s: %s\n", path, sig);
+    (*failed)++;
+  } else {
+    (*passed)++;
+  }
+  fflush(stdout);
+  return bad;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void replay_path(const char *path, const options_t *o, int *passed, int *failed) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    fprintf(stderr, "churnfuzz: %s: %s\n", path, strerror(errno));
+    exit(2);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    replay_one(path, o, passed, failed);
+    return;
+  }
+  DIR *d = opendir(path);
+  if (!d) {
+    fprintf(stderr, "churnfuzz: %s: %s\n", path, strerror(errno));
+    exit(2);
+  }
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    if (n == cap) names = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof *names);
+    size_t len = strlen(path) + strlen(e->d_name) + 2;
+    names[n] = malloc(len);
+    snprintf(names[n], len, "%s/%s", path, e->d_name);
+    n++;
+  }
+  closedir(d);
+  qsort(names, n, sizeof *names, cmp_str);
+  for (size_t i = 0; i < n; i++) {
+    if (stat(names[i], &st) == 0 && S_ISREG(st.st_mode) && !strstr(names[i], "index.json"))
+      replay_one(names[i], o, passed, failed);
+    free(names[i]);
+  }
+  free(names);
+}
+
+int main(int argc, char **argv) {
+  options_t o = {false, false, 1, 25};
+  int first_path = argc;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout, argv[0]);
+      return 0;
+    } else if (!strcmp(a, "--list-bugs")) {
+      for (int b = 0; b < CF_BUG_COUNT; b++)
+        printf("%s\t%s\t%s\t%s\n", cf_bug_table[b].id, cf_bug_table[b].system,
+               cf_bug_table[b].description, cf_bug_table[b].upstream);
+      return 0;
+    } else if (!strcmp(a, "--hash")) {
+      o.hash = true;
+    } else if (!strcmp(a, "--show")) {
+      o.show = true;
+    } else if ((!strcmp(a, "--repeat") || !strcmp(a, "--timeout")) && i + 1 < argc) {
+      int v = atoi(argv[++i]);
+      if (v < 1) {
+        fprintf(stderr, "churnfuzz: %s needs a positive number, got '%s'\n", a, argv[i]);
+        return 2;
+      }
+      if (!strcmp(a, "--repeat")) o.repeat = v;
+      else o.timeout = v;
+    } else if (a[0] == '-' && a[1]) {
+      fprintf(stderr, "churnfuzz: unknown option '%s'\n", a);
+      usage(stderr, argv[0]);
+      return 2;
+    } else {
+      first_path = i;
+      break;
+    }
+  }
+  if (first_path >= argc) {
+    usage(stderr, argv[0]);
+    return 2;
+  }
+  /* Validate the toggles once, before any child: an unknown id is a usage error. */
+  cf_bugs_from_env();
+  int passed = 0, failed = 0;
+  for (int i = first_path; i < argc; i++) replay_path(argv[i], &o, &passed, &failed);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,34 @@
+/* entry.c: what libFuzzer's main, libAFLDriver's main and the replay main all call. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+const cf_target_t *cf_fuzz_target;
+uint64_t cf_fuzz_last_hash;
+
+static cf_target_t active_target;
+
+static bool env_flag(const char *name) {
+  const char *v = getenv(name);
+  return v && *v && strcmp(v, "0") != 0;
+}
+
+int cf_fuzz_init(const cf_target_t *t) {
+  cf_bugs_from_env();
+  cf_trace_stream = env_flag("CHURN_TRACE");
+  active_target = *t;
+  if (env_flag("CHURN_NO_INTERLEAVING_COV")) active_target.options.no_interleaving_cov = true;
+  active_target.options.capture = false;
+  cf_fuzz_target = &active_target;
+  return 0;
+}
+
+int cf_fuzz_one(const cf_target_t *t, const uint8_t *data, size_t size) {
+  if (cf_fuzz_target == NULL) cf_fuzz_init(t);
+  cf_result_t res;
+  cf_run(cf_fuzz_target, data, size, &res);
+  cf_fuzz_last_hash = res.trace_hash;
+  return 0;
+}

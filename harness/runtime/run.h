@@ -1,0 +1,78 @@
+/* run.h: running one input as one simulated run, and the glue every fuzz engine calls. */
+#ifndef CF_RUN_H
+#define CF_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Inputs longer than this are truncated (never rejected): the rest is ignored. */
+#define CF_INPUT_MAX 65536
+
+typedef struct cf_run_options {
+  /* Unwind on failure and return it from cf_run() instead of printing and aborting. Only for
+   * failures raised by cf_fail(); sanitizer reports still abort. */
+  bool capture;
+  /* Scheduling steps allowed in the safety phase before the run switches to the liveness
+   * phase (fair round-robin, faults off). 0 selects the default. */
+  uint64_t safety_steps;
+  /* Liveness phase: steps allowed without a progress event before "no-progress" fires. */
+  uint64_t liveness_steps;
+  /* PCT: change points are decision indexes in [0, pct_horizon). */
+  uint32_t pct_horizon;
+  /* Disable the interleaving-coverage features (for measuring what they add). */
+  bool no_interleaving_cov;
+} cf_run_options_t;
+
+#define CF_DEFAULT_SAFETY_STEPS 20000
+#define CF_DEFAULT_LIVENESS_STEPS 20000
+#define CF_DEFAULT_PCT_HORIZON 256
+
+typedef struct cf_result {
+  bool failed;
+  char oracle[48];
+  char system[48];
+  char site[96];
+  char detail[256];
+  uint64_t trace_hash;
+  uint64_t steps;
+  uint64_t choice_points;
+} cf_result_t;
+
+typedef struct cf_target {
+  const char *name;     /* the fuzzer's name, e.g. "fuzz_sim_selftest" */
+  const char *system;   /* what oracle lines call the system under test */
+  /* Runs as the first fiber ("main"): decode the workload, build the world, spawn threads,
+   * join them, check. Everything it allocates must be released through cf_defer(). */
+  void (*main)(void *arg);
+  cf_run_options_t options;
+} cf_target_t;
+
+/* Run one input. Returns 0 when it passed, 1 when an oracle fired (capture mode only; in the
+ * default mode a failure aborts the process after the report). */
+int cf_run(const cf_target_t *t, const uint8_t *data, size_t size, cf_result_t *res);
+
+/* libFuzzer / AFL++ / replay glue. */
+int cf_fuzz_init(const cf_target_t *t);
+int cf_fuzz_one(const cf_target_t *t, const uint8_t *data, size_t size);
+/* The target linked into this binary (set by CF_FUZZ_TARGET) and its last run's trace hash. */
+extern const cf_target_t *cf_fuzz_target;
+extern uint64_t cf_fuzz_last_hash;
+
+/* One entry file for every engine: libFuzzer's and libAFLDriver's main call these, and so
+ * does the standalone replay main. */
+#ifndef CF_NO_FUZZ_ENTRY
+#define CF_FUZZ_TARGET(target_)                                                              \
+  int LLVMFuzzerInitialize(int *argc, char ***argv) {                                       \
+    (void)argc;                                                                             \
+    (void)argv;                                                                             \
+    return cf_fuzz_init(&(target_));                                                        \
+  }                                                                                         \
+  int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {                           \
+    return cf_fuzz_one(&(target_), data, size);                                             \
+  }
+#else
+#define CF_FUZZ_TARGET(target_)
+#endif
+
+#endif

@@ -1,0 +1,10 @@
+/* Runtime: decision streams, fibers, scheduler, pools, oracles, determinism. */
+TEST_ENTRY(sched_default_schedule_is_sequential)
+TEST_ENTRY(sched_lost_update_reached_by_some_schedule)
+TEST_ENTRY(sched_lock_order_inversion_is_deadlock)
+TEST_ENTRY(sched_lost_wakeup_leaves_obligation_open)
+TEST_ENTRY(sched_pct_header_finds_lost_update)
+TEST_ENTRY(sched_spinning_fiber_is_no_progress)
+TEST_ENTRY(sched_timed_wait_advances_virtual_time)
+TEST_ENTRY(sched_quiescence_oracle_failure_is_captured)
+TEST_ENTRY(sched_relock_by_owner_is_deadlock)

@@ -1,0 +1,4 @@
+/* test-list.h: the registry of unit tests and self-tests, one list file per area.
+ * Each list file holds TEST_ENTRY(name) lines for tests defined with TEST_IMPL(name). */
+#include "list-runtime.h"
+#include "list-kernel.h"
