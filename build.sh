@@ -25,14 +25,17 @@ if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
   exit 0
 fi
 
-INCLUDES=(-Iharness/runtime -Iharness/kernel -Iharness/toys)
+INCLUDES=(-Iharness/runtime -Iharness/kernel -Iharness/toys -Ifuzzers)
 WARN=(-Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration)
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+# The fuzz targets, from their registry.
 FUZZERS=()
-for f in fuzzers/*.c; do FUZZERS+=("$(basename "$f" .c)"); done
+for f in $(sed -n 's/^CF_TARGET(\([A-Za-z0-9_]*\)).*/\1/p' fuzzers/targets.def); do FUZZERS+=("$f"); done
 
-lib_sources() { ls harness/runtime/*.c harness/kernel/*.c harness/toys/*.c 2>/dev/null; }
-all_inputs() { ls harness/*/*.[ch] harness/runtime/*.def fuzzers/*.c tests/*.[ch] build.sh 2>/dev/null; }
+# The runtime and the simulated kernel ("core") play the role of the OS; the copies and toys
+# are the program under test. They differ only in TSan builds (see sanitizer_flags).
+core_sources() { ls harness/runtime/*.c harness/kernel/*.c 2>/dev/null; }
+copy_sources() { ls harness/toys/*.c 2>/dev/null; }
 
 # up_to_date OUTPUT: true when OUTPUT exists and is newer than every source and header.
 up_to_date() {
@@ -78,13 +81,31 @@ sanitizer_flags() {
   esac
 }
 
+# Fibers switch with __tsan_switch_to_fiber_no_sync, so under TSan the core must not be
+# instrumented (its bookkeeping is shared by all fibers by design); it announces the program's
+# real synchronisation instead (harness/runtime/internal.h).
+core_sanitizer_flags() {
+  if [ "${SANITIZER:-address}" = thread ]; then echo "-DCF_TSAN=1"; else sanitizer_flags; fi
+}
+
+# compile_lib DIR FLAGS...: the core and the copies into DIR, objects left in LIB_OBJS.
+compile_lib() {
+  local dir="$1"; shift
+  local core_san=()
+  read -r -a core_san <<< "$(core_sanitizer_flags)"
+  compile_objects "$dir" "$CC_LIB" "${BASE[@]}" "${core_san[@]}" "$@" -- $(core_sources)
+  LIB_OBJS=("${OBJS[@]}")
+  compile_objects "$dir" "$CC_LIB" "${BASE[@]}" "${SAN[@]}" "$@" -- $(copy_sources)
+  LIB_OBJS+=("${OBJS[@]}")
+}
+
 # ---- OSS-Fuzz contract ------------------------------------------------------------------------
 if [ -n "${LIB_FUZZING_ENGINE:-}" ]; then
   : "${OUT:?OUT must be set with LIB_FUZZING_ENGINE}" "${CC:=clang}" "${CXX:=clang++}"
   read -r -a cflags <<< "${CFLAGS:-}"
   read -r -a cxxflags <<< "${CXXFLAGS:-}"
   read -r -a engine <<< "$LIB_FUZZING_ENGINE"
-  compile_objects "$OUT/.obj" "$CC" "${cflags[@]}" "${INCLUDES[@]}" -- $(lib_sources)
+  compile_objects "$OUT/.obj" "$CC" "${cflags[@]}" "${INCLUDES[@]}" -- $(core_sources) $(copy_sources)
   objs=("${OBJS[@]}")
   for fz in "${FUZZERS[@]}"; do
     "$CC" "${cflags[@]}" "${INCLUDES[@]}" -c "fuzzers/$fz.c" -o "$OUT/.obj/$fz.o"
@@ -124,9 +145,8 @@ build_libfuzzer() {
   local first="$OUT/libfuzzer/${FUZZERS[0]}"
   if up_to_date "$first"; then step "libfuzzer: up to date"; return; fi
   step "libfuzzer: ${FUZZERS[*]}"
-  compile_objects "$OUT/obj/libfuzzer" "$CC" "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer-no-link \
-    -- $(lib_sources)
-  local objs=("${OBJS[@]}")
+  CC_LIB="$CC" compile_lib "$OUT/obj/libfuzzer" -fsanitize=fuzzer-no-link
+  local objs=("${LIB_OBJS[@]}")
   for fz in "${FUZZERS[@]}"; do
     "$CC" "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer "fuzzers/$fz.c" "${objs[@]}" -o "$OUT/libfuzzer/$fz"
   done
@@ -144,8 +164,8 @@ build_afl() {
   if up_to_date "$first"; then step "afl: up to date"; return; fi
   step "afl: ${FUZZERS[*]}"
   export AFL_QUIET=1
-  compile_objects "$OUT/obj/afl" afl-clang-fast "${BASE[@]}" "${SAN[@]}" -- $(lib_sources)
-  local objs=("${OBJS[@]}")
+  CC_LIB=afl-clang-fast compile_lib "$OUT/obj/afl"
+  local objs=("${LIB_OBJS[@]}")
   for fz in "${FUZZERS[@]}"; do
     afl-clang-fast "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer "fuzzers/$fz.c" "${objs[@]}" -o "$OUT/afl/$fz"
   done
@@ -155,9 +175,9 @@ build_replay() {
   local first="$OUT/replay/${FUZZERS[0]}"
   if up_to_date "$first"; then step "replay: up to date"; return; fi
   step "replay: ${FUZZERS[*]}"
-  compile_objects "$OUT/obj/replay" "$CC" "${BASE[@]}" "${SAN[@]}" -- \
-    $(lib_sources) harness/entry/replay_main.c
-  local objs=("${OBJS[@]}")
+  CC_LIB="$CC" compile_lib "$OUT/obj/replay"
+  compile_objects "$OUT/obj/replay" "$CC" "${BASE[@]}" "${SAN[@]}" -- harness/entry/replay_main.c
+  local objs=("${LIB_OBJS[@]}" "${OBJS[@]}")
   for fz in "${FUZZERS[@]}"; do
     "$CC" "${BASE[@]}" "${SAN[@]}" "fuzzers/$fz.c" "${objs[@]}" -o "$OUT/replay/$fz"
   done
@@ -166,16 +186,17 @@ build_replay() {
 build_tests() {
   if up_to_date "$OUT/tests/churn-tests"; then step "tests: up to date"; return; fi
   step "tests: churn-tests"
+  CC_LIB="$CC" compile_lib "$OUT/obj/tests" -DCF_NO_FUZZ_ENTRY
   compile_objects "$OUT/obj/tests" "$CC" "${BASE[@]}" "${SAN[@]}" -Itests -DCF_NO_FUZZ_ENTRY -- \
-    $(lib_sources) tests/*.c fuzzers/*.c
-  "$CC" "${BASE[@]}" "${SAN[@]}" "${OBJS[@]}" -o "$OUT/tests/churn-tests"
+    tests/*.c $(printf 'fuzzers/%s.c ' "${FUZZERS[@]}")
+  "$CC" "${BASE[@]}" "${SAN[@]}" "${LIB_OBJS[@]}" "${OBJS[@]}" -o "$OUT/tests/churn-tests"
 }
 
 build_bench() {
   if up_to_date "$OUT/bench/bench-runtime"; then step "bench: up to date"; return; fi
   step "bench: bench-runtime (-O2, no sanitizers)"
   mkdir -p "$OUT/bench"
-  "$CC" -O2 -g "${WARN[@]}" "${INCLUDES[@]}" -Iharness/bench -DCF_NO_FUZZ_ENTRY $(lib_sources) \
+  "$CC" -O2 -g "${WARN[@]}" "${INCLUDES[@]}" -Iharness/bench -DCF_NO_FUZZ_ENTRY $(core_sources) $(copy_sources) \
     harness/bench/bench_runtime.c harness/bench/minimal.c fuzzers/fuzz_sim_selftest.c \
     -o "$OUT/bench/bench-runtime"
 }

@@ -25,15 +25,9 @@
 #if __has_feature(address_sanitizer)
 #define CF_ASAN 1
 #endif
-#if __has_feature(thread_sanitizer)
-#define CF_TSAN 1
-#endif
 #endif
 #if defined(__SANITIZE_ADDRESS__) && !defined(CF_ASAN)
 #define CF_ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__) && !defined(CF_TSAN)
-#define CF_TSAN 1
 #endif
 
 #ifdef CF_ASAN
@@ -41,7 +35,13 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 #ifdef CF_TSAN
-#include <sanitizer/tsan_interface.h>
+/* Declared here rather than through <sanitizer/tsan_interface.h> so that uninstrumented
+ * runtime objects (-DCF_TSAN=1) build the same way as instrumented ones. */
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#define __tsan_switch_to_fiber_no_sync (1 << 0)
 #endif
 
 #if !defined(__x86_64__) && !defined(CF_FIBER_PORTABLE)
@@ -257,6 +257,8 @@ void cf_fiber_switch(cf_fiber_t *from, cf_fiber_t *to, bool from_exits) {
 void cf_fiber_entry(void) {
   cf_fiber_t *self = cf_run_state.current;
   arrived(self);
+  cf_sync_acquire(self); /* everything the spawner did happens before the new thread starts */
+  cf_sync_acquire(&cf_run_state.host); /* and everything the host set up before the run */
   self->fn(self->arg);
   cf_sched_exit();
 }

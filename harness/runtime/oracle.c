@@ -32,6 +32,7 @@ void cf_fail(const char *oracle, const char *system, const cf_site_t *site, cons
     snprintf(res->system, sizeof res->system, "%s", system);
     snprintf(res->site, sizeof res->site, "%s", label);
     snprintf(res->detail, sizeof res->detail, "%s", detail);
+    cf_sync_release(&R.host); /* the host reads the result after the switch */
     if (R.current == &R.host || !R.current) longjmp(R.unwind, 1);
     cf_fiber_t *self = R.current;
     self->state = CF_FIBER_EXITED;

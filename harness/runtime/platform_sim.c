@@ -14,6 +14,7 @@ void cf_thread_spawn_at(cf_thread_t *t, void (*fn)(void *), void *arg, const cha
                         const cf_site_t *site) {
   t->name = name;
   t->fiber = cf_sched_spawn(fn, arg, name, site);
+  cf_sync_release(t->fiber);
   cf_yield_at(site);
 }
 
@@ -25,6 +26,7 @@ void cf_thread_join_at(cf_thread_t *t, const cf_site_t *site) {
     cf_wait_at(&t->fiber->joiners, CF_WAIT_SYNC, -1, site);
     self->joining = false;
   }
+  cf_sync_acquire(t->fiber);
 }
 
 void cf_mutex_init(cf_mutex_t *m, const char *name) {
@@ -42,6 +44,7 @@ static void lock_slow(cf_mutex_t *m, const cf_site_t *site) {
     cf_fail("deadlock", sys, site, "%s locked again by its owner (fiber %d)", m->name, R.current->id);
   while (m->owner) cf_wait_at(&m->waiters, CF_WAIT_SYNC, -1, site);
   m->owner = R.current;
+  cf_sync_acquire(m);
 }
 
 void cf_mutex_lock_at(cf_mutex_t *m, const cf_site_t *site) {
@@ -53,6 +56,7 @@ bool cf_mutex_trylock_at(cf_mutex_t *m, const cf_site_t *site) {
   cf_yield_at(site);
   if (m->owner) return false;
   m->owner = R.current;
+  cf_sync_acquire(m);
   return true;
 }
 
@@ -60,6 +64,7 @@ static void release(cf_mutex_t *m, const cf_site_t *site) {
   if (m->owner != R.current)
     cf_fail("mutex-misuse", sys, site, "%s unlocked by fiber %d, which does not hold it", m->name,
             R.current ? R.current->id : -1);
+  cf_sync_release(m);
   m->owner = NULL;
   cf_wake_one(&m->waiters);
 }
@@ -107,16 +112,20 @@ void cf_cond_broadcast_at(cf_cond_t *c, const cf_site_t *site) {
  * sequentially consistent atomic gives real threads. */
 uint64_t cf_atomic_load_at(cf_atomic_t *a, const cf_site_t *site) {
   cf_yield_at(site);
+  cf_sync_acquire(a);
   return a->v;
 }
 
 void cf_atomic_store_at(cf_atomic_t *a, uint64_t v, const cf_site_t *site) {
   cf_yield_at(site);
+  cf_sync_release(a);
   a->v = v;
 }
 
 uint64_t cf_atomic_fetch_add_at(cf_atomic_t *a, uint64_t v, const cf_site_t *site) {
   cf_yield_at(site);
+  cf_sync_acquire(a);
+  cf_sync_release(a);
   uint64_t old = a->v;
   a->v = old + v;
   return old;
@@ -124,6 +133,8 @@ uint64_t cf_atomic_fetch_add_at(cf_atomic_t *a, uint64_t v, const cf_site_t *sit
 
 uint64_t cf_atomic_fetch_sub_at(cf_atomic_t *a, uint64_t v, const cf_site_t *site) {
   cf_yield_at(site);
+  cf_sync_acquire(a);
+  cf_sync_release(a);
   uint64_t old = a->v;
   a->v = old - v;
   return old;
@@ -131,7 +142,9 @@ uint64_t cf_atomic_fetch_sub_at(cf_atomic_t *a, uint64_t v, const cf_site_t *sit
 
 bool cf_atomic_cas_at(cf_atomic_t *a, uint64_t *expected, uint64_t desired, const cf_site_t *site) {
   cf_yield_at(site);
+  cf_sync_acquire(a);
   if (a->v == *expected) {
+    cf_sync_release(a);
     a->v = desired;
     return true;
   }

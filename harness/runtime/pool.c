@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cf.h"
+#include "internal.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -75,7 +76,11 @@ static cf_pool_node_t *pop_free(cf_pool_t *p) {
   return n;
 }
 
+/* The pool is the allocator: handing a node to one thread after another freed it is a
+ * synchronisation, as in any real allocator, and its own bookkeeping is not the program's. */
 void *cf_pool_alloc(cf_pool_t *p) {
+  cf_sync_acquire(p);
+  cf_tsan_ignore_begin();
   cf_pool_node_t *n = pop_free(p);
   if (!n) {
     n = malloc(sizeof *n + p->item_size);
@@ -89,13 +94,16 @@ void *cf_pool_alloc(cf_pool_t *p) {
   n->state = NODE_LIVE;
   p->live++;
   memset(n->item, 0, p->item_size);
+  cf_tsan_ignore_end();
   return n->item;
 }
 
 void *cf_zpool_create(cf_zpool_t *p) {
   void *item = cf_pool_alloc(p);
   /* Zig leaves a created item undefined; fill it like a safe build's 0xAA. */
+  cf_tsan_ignore_begin();
   memset(item, 0xaa, p->item_size);
+  cf_tsan_ignore_end();
   return item;
 }
 
@@ -117,6 +125,8 @@ void cf_pool_free(cf_pool_t *p, void *item) {
     return;
   }
   check_free(p, item);
+  cf_sync_release(p);
+  cf_tsan_ignore_begin();
   cf_pool_node_t *n = node_of(item);
   n->state = NODE_FREE;
   p->live--;
@@ -124,10 +134,12 @@ void cf_pool_free(cf_pool_t *p, void *item) {
   POISON(item, p->item_size);
   n->next_free = p->free_list;
   p->free_list = n;
+  cf_tsan_ignore_end();
 }
 
 void cf_zpool_destroy(cf_zpool_t *p, void *item) {
   check_free(p, item);
+  cf_sync_release(p);
   cf_pool_node_t *n = node_of(item);
   n->state = NODE_FREE;
   p->live--;

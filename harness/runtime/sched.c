@@ -204,14 +204,21 @@ void cf_sched_switch(const cf_site_t *site) {
   cf_fiber_t *next = pick(site);
   bool exits = self->state == CF_FIBER_EXITED;
   if (next == self) return;
-  if (!next) next = &R.host;  /* quiescent: the host finishes the run */
+  if (!next) {
+    next = &R.host; /* quiescent: the host finishes the run */
+    cf_sync_release(&R.host);
+  }
   R.current = next;
+  /* Only the host acquires this (at the end of the run): what a fiber did before it stopped is
+   * visible to the end-of-run checks, without ordering it against other fibers. */
+  cf_sync_release(self);
   cf_fiber_switch(self, next, exits || next == &R.host);
 }
 
 void cf_sched_exit(void) {
   cf_fiber_t *self = R.current;
   self->state = CF_FIBER_EXITED;
+  cf_sync_release(self); /* for cf_thread_join */
   cf_trace_event(CF_EV_EXIT, NULL, (uint64_t)self->id, 0);
   cf_wake_all(&self->joiners);
   cf_sched_switch(NULL);
@@ -337,7 +344,9 @@ void cf_defer(void (*fn)(void *), void *arg) {
 }
 
 void *cf_sim_alloc(size_t size) {
+  cf_tsan_ignore_begin();
   void *p = calloc(1, size ? size : 1);
+  cf_tsan_ignore_end();
   if (!p) abort();
   if (R.active) cf_defer(free, p);
   return p;
@@ -372,6 +381,7 @@ static void check_quiescence(void) {
 }
 
 static void finish_run(cf_result_t *res) {
+  cf_tsan_ignore_begin();
   while (R.ndefer > 0) {
     cf_callback_t cb = R.defer_cbs[--R.ndefer];
     cb.fn(cb.arg);
@@ -382,6 +392,7 @@ static void finish_run(cf_result_t *res) {
   res->choice_points = R.choice_points;
   R.active = false;
   R.current = NULL;
+  cf_tsan_ignore_end();
 }
 
 static void target_main_trampoline(void *arg) {
@@ -405,7 +416,10 @@ int cf_run(const cf_target_t *t, const uint8_t *data, size_t size, cf_result_t *
     cf_sched_spawn(target_main_trampoline, (void *)t, "main", NULL);
     cf_fiber_t *first = pick(NULL);
     R.current = first;
+    cf_sync_release(&R.host);
     cf_fiber_switch(&R.host, first, false);
+    cf_sync_acquire(&R.host);
+    for (int i = 0; i < R.nfibers; i++) cf_sync_acquire(&R.fibers[i]);
     /* Back on the host: quiescent, or a captured failure abandoned the fibers. */
     if (!res->failed) check_quiescence();
   }

@@ -81,13 +81,19 @@ static cf_event_t *record(cf_event_kind_t kind, const cf_site_t *site, uint64_t 
 
 void cf_trace_event(cf_event_kind_t kind, const cf_site_t *site, uint64_t a, uint64_t b) {
   cf_event_t *e = record(kind, site, a, b);
-  if (cf_trace_stream) stream(e);
+  if (cf_trace_stream) {
+    cf_tsan_ignore_begin();
+    stream(e);
+    cf_tsan_ignore_end();
+  }
 }
 
 void cf_trace_note_text(const cf_site_t *site, const char *text) {
+  cf_tsan_ignore_begin();
   cf_event_t *e = record(CF_EV_NOTE, site, 0, 0);
   snprintf(e->note, sizeof e->note, "%s", text);
   if (cf_trace_stream) stream(e);
+  cf_tsan_ignore_end();
 }
 
 void cf_note(const cf_site_t *site, const char *fmt, ...) {

@@ -146,7 +146,7 @@ typedef struct ref_world {
   cf_pool_t pool;
   cf_mutex_t mu;
   shared_obj_t *slot; /* the lookup table: one entry, guarded by mu */
-  uint64_t seen;
+  cf_atomic_t seen;
 } ref_world_t;
 
 static void obj_release(ref_world_t *w, shared_obj_t *o) {
@@ -183,7 +183,7 @@ static void reader(void *arg) {
   cf_mutex_unlock(&w->mu);
   if (!got) return;
   cf_yield("reader.use");
-  w->seen += o->payload;
+  cf_atomic_fetch_add(&w->seen, o->payload);
   obj_release(w, o);
 }
 
