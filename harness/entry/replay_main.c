@@ -39,8 +39,8 @@ static void usage(FILE *to, const char *argv0) {
           "Replays each input file (directories: their files, one level deep) in a child\n"
           "process with the bug toggles named by CHURN_BUGS.\n"
           "  --hash         print `HASH <path> <trace hash>` for every input\n"
-          "  --repeat N     run every input N times (once in a fresh process, N-1 times in a\n"
-          "                 second one) and fail it if the trace hashes differ (default 1)\n"
+          "  --repeat N     run every input N times and fail it unless all runs agree: same\n"
+          "                 trace hash, and for failing inputs the same signature (default 1)\n"
           "  --timeout S    per-input time limit in seconds (default 25)\n"
           "  --show         pass the child's stderr through (with CHURN_TRACE=1: the trace)\n"
           "  --list-bugs    print the bug toggles as TSV: id, system, description, upstream\n"
@@ -135,7 +135,16 @@ static void signature_of(const char *err, int status, char *sig, size_t len) {
   else snprintf(sig, len, "exit:%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
-/* Run one child; returns 0 on pass. Fills hashes (up to runs) and the signature on failure. */
+/* The trace hash a failed run printed at the failure (our oracles only), or 0. */
+static uint64_t failure_hash_of(const char *err) {
+  const char *p = strstr(err, "churnfuzz: trace hash ");
+  unsigned long long h = 0;
+  if (p) sscanf(p, "churnfuzz: trace hash %llx", &h);
+  return h;
+}
+
+/* Run one child; returns 0 on pass. Fills hashes (up to runs) and the signature on failure;
+ * a failed run's hash is the one printed at the failure. */
 static int spawn_child(const char *path, int runs, const options_t *o, uint64_t *hashes,
                        int *nhashes, char *sig, size_t siglen) {
   int errp[2], hashp[2];
@@ -179,36 +188,56 @@ static int spawn_child(const char *path, int runs, const options_t *o, uint64_t 
     free(err);
     exit(2);
   }
-  if (failed) signature_of(err, status, sig, siglen);
+  if (failed) {
+    signature_of(err, status, sig, siglen);
+    hashes[0] = failure_hash_of(err);
+    *nhashes = 1;
+  }
   free(err);
   return failed;
 }
 
+/* Run an input `repeat` times and check every run agrees. A passing input runs once in a fresh
+ * process and repeat-1 times in a second one (as the engines run it, one input after another);
+ * a failing input runs in a fresh process each time and must fail with the same signature and,
+ * for our oracles, the same trace hash at the failure. */
 static int replay_one(const char *path, const options_t *o, int *passed, int *failed) {
-  uint64_t hashes[2][256];
-  int nh[2] = {0, 0};
-  char sig[256] = "";
+  static uint64_t hashes[256];
+  uint64_t first_hash;
+  int nh = 0;
+  char sig[256] = "", again[256] = "";
   int runs = o->repeat < 1 ? 1 : (o->repeat > 256 ? 256 : o->repeat);
-  int bad = spawn_child(path, 1, o, hashes[0], &nh[0], sig, sizeof sig);
-  if (!bad && runs > 1) bad = spawn_child(path, runs - 1, o, hashes[1], &nh[1], sig, sizeof sig);
-  if (!bad) {
-    for (int k = 0; k < 2; k++)
-      for (int i = 0; i < nh[k]; i++)
-        if (hashes[k][i] != hashes[0][0]) {
-          bad = 1;
-          snprintf(sig, sizeof sig, "nondeterministic trace hash (%016llx vs %016llx)",
-                   (unsigned long long)hashes[0][0], (unsigned long long)hashes[k][i]);
-        }
+  int bad = spawn_child(path, 1, o, hashes, &nh, sig, sizeof sig);
+  first_hash = nh > 0 ? hashes[0] : 0;
+  const char *why = NULL;
+  if (!bad && runs > 1) {
+    if (spawn_child(path, runs - 1, o, hashes, &nh, again, sizeof again)) {
+      bad = 1;
+      why = "passed once, then failed";
+      snprintf(sig, sizeof sig, "%s", again);
+    }
+    for (int i = 0; !bad && i < nh; i++)
+      if (hashes[i] != first_hash) bad = 1, why = "nondeterministic trace hash";
+  } else if (bad) {
+    for (int r = 1; r < runs && !why; r++) {
+      int again_bad = spawn_child(path, 1, o, hashes, &nh, again, sizeof again);
+      if (!again_bad) why = "failed once, then passed";
+      else if (strcmp(again, sig) != 0) why = "a different signature on replay";
+      else if ((nh > 0 ? hashes[0] : 0) != first_hash) why = "nondeterministic trace hash";
+    }
   }
-  if (o->hash && nh[0] > 0) printf("HASH %s %016llx\n", path, (unsigned long long)hashes[0][0]);
-  if (bad) {
+  if (o->hash) printf("HASH %s %016llx\n", path, (unsigned long long)first_hash);
+  if (why) {
+    printf("FAIL %s: %s (%s)\n", path, why, sig);
+    (*failed)++;
+  } else if (bad) {
     printf("FAIL %s: %s\n", path, sig);
     (*failed)++;
   } else {
     (*passed)++;
   }
   fflush(stdout);
-  return bad;
+  return bad || why;
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -238,7 +267,8 @@ static void replay_path(const char *path, const options_t *o, int *passed, int *
     if (n == cap) names = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof *names);
     size_t len = strlen(path) + strlen(e->d_name) + 2;
     names[n] = malloc(len);
-    snprintf(names[n], len, "%s/%s", path, e->d_name);
+    bool slash = path[0] && path[strlen(path) - 1] == '/';
+    snprintf(names[n], len, "%s%s%s", path, slash ? "" : "/", e->d_name);
     n++;
   }
   closedir(d);

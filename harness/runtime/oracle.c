@@ -48,6 +48,9 @@ void cf_fail(const char *oracle, const char *system, const cf_site_t *site, cons
             cf_phase_name(R.phase),
             R.current ? R.current->id : -1, R.current && R.current->name ? R.current->name : "-");
     cf_trace_print_tail(32);
+    /* The hash of everything up to the failure: replays compare it to prove the failure is
+     * reached by the same path every time. */
+    fprintf(stderr, "churnfuzz: trace hash %016llx at failure\n", (unsigned long long)cf_trace_hash());
   }
   fflush(stderr);
   abort();
