@@ -256,7 +256,7 @@ TEST_IMPL(pool_double_free_is_reported) {
   cf_result_t r;
   ASSERT_EQ(run_pool_scenario(1, &r), 1);
   ASSERT_STR_EQ(r.oracle, "double-free");
-  ASSERT_STR_EQ(r.site, "pool.free");
+  ASSERT_STR_EQ(r.site, "conn.free");
   return 0;
 }
 

@@ -88,7 +88,8 @@ TEST_IMPL(sched_lost_wakeup_leaves_obligation_open) {
   cf_bugs_enabled = 0;
   ASSERT_TRUE(found);
   ASSERT_STR_EQ(r.oracle, "liveness");
-  ASSERT_TRUE(strstr(r.detail, "message") != NULL);
+  ASSERT_STR_EQ(r.site, "message");
+  ASSERT_TRUE(strstr(r.detail, "still open at quiescence") != NULL);
   ASSERT_EQ(cf_run(&t, in, sizeof in, &r), 0);
   return 0;
 }

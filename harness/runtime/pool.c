@@ -2,6 +2,7 @@
  * nodes) with a small header in front of the item that never gets poisoned. */
 #include "pool.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,8 @@ void cf_pool_init(cf_pool_t *p, const char *system, const char *name, size_t ite
   p->system = system;
   p->name = name;
   p->item_size = item_size ? item_size : 1;
+  snprintf(p->free_label, sizeof p->free_label, "%s.free", name);
+  p->free_site = (cf_site_t){p->free_label, __FILE__, __LINE__, 0};
   cf_defer(destroy_cb, p);
 }
 
@@ -109,13 +112,12 @@ void *cf_zpool_create(cf_zpool_t *p) {
 
 static void check_free(cf_pool_t *p, void *item) {
   if (!item)
-    cf_fail("pool-misuse", p->system, CF_SITE("pool.free"), "%s: free of NULL", p->name);
+    cf_fail("pool-misuse", p->system, &p->free_site, "%s: free of NULL", p->name);
   cf_pool_node_t *n = node_of(item);
   if (n->owner != p)
-    cf_fail("pool-misuse", p->system, CF_SITE("pool.free"), "%s: free of a foreign pointer",
-            p->name);
+    cf_fail("pool-misuse", p->system, &p->free_site, "%s: free of a foreign pointer", p->name);
   if (n->state == NODE_FREE)
-    cf_fail("double-free", p->system, CF_SITE("pool.free"), "%s: object serial %llu freed twice",
+    cf_fail("double-free", p->system, &p->free_site, "%s: object serial %llu freed twice",
             p->name, (unsigned long long)n->serial);
 }
 

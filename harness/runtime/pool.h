@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cf.h"
+
 typedef struct cf_pool_node cf_pool_node_t;
 
 typedef struct cf_pool {
@@ -28,6 +30,9 @@ typedef struct cf_pool {
   cf_pool_node_t *all;    /* every node ever allocated, for teardown */
   uint64_t next_serial;
   size_t live;
+  char free_label[64];    /* "<name>.free": the site of misuse reports, so signatures say
+                             which pool */
+  cf_site_t free_site;
 } cf_pool_t;
 
 void cf_pool_init(cf_pool_t *p, const char *system, const char *name, size_t item_size);

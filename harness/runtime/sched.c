@@ -370,9 +370,13 @@ static void check_quiescence(void) {
   }
   for (int i = 0; i < R.nobligations; i++) {
     cf_obligation_slot_t *o = &R.obligations[i];
-    if (o->open)
-      cf_fail("liveness", o->system, &quiescence_site, "%s %llu still open at quiescence",
-              o->what, (unsigned long long)o->id);
+    if (o->open) {
+      /* The site is the kind of obligation ("message", "response"), so the signature says
+       * what was owed, not merely that something was. */
+      cf_site_t owed = {o->what, __FILE__, __LINE__, 0};
+      cf_fail("liveness", o->system, &owed, "%s %llu still open at quiescence", o->what,
+              (unsigned long long)o->id);
+    }
   }
   while (R.nquiescence > 0) {
     cf_callback_t cb = R.quiescence_cbs[--R.nquiescence];
