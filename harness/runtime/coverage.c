@@ -3,35 +3,34 @@
  * Edge coverage is the same for every interleaving of the same code, so the fuzzer cannot tell
  * a new schedule from an old one. We add features for (previous yield site -> this yield site,
  * fiber switched or not) and for a coarse abstract-state hash supplied by the targets. Each
- * feature is a case of one big switch: the compiler gives every case its own basic block, so
- * libFuzzer's inline counters and AFL++'s edge map both count it, with their usual hit-count
- * buckets. No engine-specific section is needed. */
+ * feature is one of 5,000 tiny functions called through a table: every function entry gets its
+ * own counter from the compiler's coverage instrumentation, so libFuzzer's inline counters and
+ * AFL++'s edge map both count it, with their usual hit-count buckets, and no engine-specific
+ * section is needed. (A switch would do the same, but comparison tracing then walks its 5,000
+ * case values on every call.) */
 #include "internal.h"
 
-#define CF_COV_TRANSITIONS 4096 /* [0, 4096): yield-site transitions */
-#define CF_COV_STATES 1024      /* [4096, 5120): abstract states */
+#define CF_COV_TRANSITIONS 4000 /* [0, 4000): yield-site transitions */
+#define CF_COV_STATES 1000      /* [4000, 5000): abstract states */
 
-#define CF_C1(n) \
-  case (n):      \
-    __asm__ volatile("" ::"i"(n)); \
-    break;
-#define CF_C4(n) CF_C1(n) CF_C1((n) + 1) CF_C1((n) + 2) CF_C1((n) + 3)
-#define CF_C16(n) CF_C4(n) CF_C4((n) + 4) CF_C4((n) + 8) CF_C4((n) + 12)
-#define CF_C64(n) CF_C16(n) CF_C16((n) + 16) CF_C16((n) + 32) CF_C16((n) + 48)
-#define CF_C256(n) CF_C64(n) CF_C64((n) + 64) CF_C64((n) + 128) CF_C64((n) + 192)
-#define CF_C1024(n) CF_C256(n) CF_C256((n) + 256) CF_C256((n) + 512) CF_C256((n) + 768)
+/* Decimal expansion by token pasting: CF_D1000(m, 3) applies m to 3000 ... 3999. */
+#define CF_D10(m, p) m(p##0) m(p##1) m(p##2) m(p##3) m(p##4) m(p##5) m(p##6) m(p##7) m(p##8) m(p##9)
+#define CF_D100(m, p)                                                                        \
+  CF_D10(m, p##0) CF_D10(m, p##1) CF_D10(m, p##2) CF_D10(m, p##3) CF_D10(m, p##4)          \
+  CF_D10(m, p##5) CF_D10(m, p##6) CF_D10(m, p##7) CF_D10(m, p##8) CF_D10(m, p##9)
+#define CF_D1000(m, p)                                                                       \
+  CF_D100(m, p##0) CF_D100(m, p##1) CF_D100(m, p##2) CF_D100(m, p##3) CF_D100(m, p##4)     \
+  CF_D100(m, p##5) CF_D100(m, p##6) CF_D100(m, p##7) CF_D100(m, p##8) CF_D100(m, p##9)
+#define CF_ALL(m) CF_D1000(m, 0) CF_D1000(m, 1) CF_D1000(m, 2) CF_D1000(m, 3) CF_D1000(m, 4)
 
-__attribute__((noinline)) static void cov_hit(uint32_t index) {
-  switch (index) {
-    CF_C1024(0)
-    CF_C1024(1024)
-    CF_C1024(2048)
-    CF_C1024(3072)
-    CF_C1024(4096)
-    default:
-      break;
-  }
-}
+#define CF_FEATURE_FN(n)                                                                     \
+  __attribute__((noinline)) static void cf_feature_##n(void) { __asm__ volatile(""); }
+#define CF_FEATURE_PTR(n) cf_feature_##n,
+
+CF_ALL(CF_FEATURE_FN)
+
+static void (*const features[CF_COV_TRANSITIONS + CF_COV_STATES])(void) = {
+    CF_ALL(CF_FEATURE_PTR)};
 
 static uint32_t mix32(uint32_t x) {
   x ^= x >> 16;
@@ -44,10 +43,10 @@ static uint32_t mix32(uint32_t x) {
 
 void cf_cov_transition(uint32_t prev, uint32_t site, bool switched) {
   uint32_t h = mix32(prev * 0x9E3779B1u ^ site ^ (switched ? 0x5bd1e995u : 0));
-  cov_hit(h % CF_COV_TRANSITIONS);
+  features[h % CF_COV_TRANSITIONS]();
 }
 
 void cf_cov_state(uint32_t state_hash) {
   if (!cf_run_state.active || cf_run_state.opt->no_interleaving_cov) return;
-  cov_hit(CF_COV_TRANSITIONS + mix32(state_hash) % CF_COV_STATES);
+  features[CF_COV_TRANSITIONS + mix32(state_hash) % CF_COV_STATES]();
 }
