@@ -105,11 +105,11 @@ if [ -n "${LIB_FUZZING_ENGINE:-}" ]; then
   read -r -a cflags <<< "${CFLAGS:-}"
   read -r -a cxxflags <<< "${CXXFLAGS:-}"
   read -r -a engine <<< "$LIB_FUZZING_ENGINE"
-  compile_objects "$OUT/.obj" "$CC" "${cflags[@]}" "${INCLUDES[@]}" -- $(core_sources) $(copy_sources)
+  compile_objects "${WORK:-$OUT}/churnfuzz-obj" "$CC" "${cflags[@]}" "${INCLUDES[@]}" -- $(core_sources) $(copy_sources)
   objs=("${OBJS[@]}")
   for fz in "${FUZZERS[@]}"; do
-    "$CC" "${cflags[@]}" "${INCLUDES[@]}" -c "fuzzers/$fz.c" -o "$OUT/.obj/$fz.o"
-    "$CXX" "${cxxflags[@]}" "$OUT/.obj/$fz.o" "${objs[@]}" "${engine[@]}" -o "$OUT/$fz"
+    "$CC" "${cflags[@]}" "${INCLUDES[@]}" -c "fuzzers/$fz.c" -o "${WORK:-$OUT}/churnfuzz-obj/$fz.o"
+    "$CXX" "${cxxflags[@]}" "${WORK:-$OUT}/churnfuzz-obj/$fz.o" "${objs[@]}" "${engine[@]}" -o "$OUT/$fz"
     if [ -d "corpus/$fz" ]; then
       python3 - "$OUT/${fz}_seed_corpus.zip" "corpus/$fz" <<'PY'
 import os, sys, zipfile

@@ -35,13 +35,18 @@ typedef struct cf_site {
   uint32_t id; /* computed on first use by cf_site_id() */
 } cf_site_t;
 
+/* Sites live in their own section so that cf_sites_init() can hash them all before the first
+ * run: otherwise the first run through a site would take a different branch than later ones,
+ * and engines would see unstable coverage. */
 #define CF_SITE(label_)                                                                 \
   (__extension__({                                                                      \
-    static cf_site_t cf_site_ = {(label_), __FILE__, __LINE__, 0};                      \
+    __attribute__((section("cf_sites"), used, aligned(8))) static cf_site_t cf_site_ = { \
+        (label_), __FILE__, __LINE__, 0};                                               \
     &cf_site_;                                                                          \
   }))
 
 uint32_t cf_site_id(const cf_site_t *site);
+void cf_sites_init(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Decisions (see docs/INPUT_FORMAT.md)                                                       */

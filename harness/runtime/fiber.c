@@ -63,6 +63,8 @@ static size_t page_size(void) {
 static void *stack_cache[CF_STACK_CACHE];
 static int stack_cache_len;
 
+static void stack_put(void *base);
+
 static void *stack_get(void) {
   if (stack_cache_len > 0) return stack_cache[--stack_cache_len];
   size_t total = CF_STACK_SIZE + page_size();
@@ -77,6 +79,12 @@ static void *stack_get(void) {
     abort();
   }
   return base;
+}
+
+void cf_fiber_prefill_stacks(void) {
+  void *stacks[CF_MAX_FIBERS];
+  for (int i = 0; i < CF_MAX_FIBERS; i++) stacks[i] = stack_get();
+  for (int i = 0; i < CF_MAX_FIBERS; i++) stack_put(stacks[i]);
 }
 
 static void stack_put(void *base) {

@@ -110,6 +110,8 @@ void cf_fiber_release(cf_fiber_t *f);
 void cf_fiber_switch(cf_fiber_t *from, cf_fiber_t *to, bool from_exits);
 /* The first code every fiber runs; calls the fiber's function, then cf_sched_exit(). */
 __attribute__((noreturn)) void cf_fiber_entry(void);
+/* Map the stacks of a full run ahead of time (see cf_fuzz_init). */
+void cf_fiber_prefill_stacks(void);
 /* Adopt the calling OS-thread context as fiber `f` (the run's host context). */
 void cf_fiber_adopt_host(cf_fiber_t *f);
 

@@ -31,16 +31,26 @@ static const char *const kind_names[] = {"pick",  "yield",    "block", "wake", "
                                          "exit",  "choose",   "fault", "workload", "time",
                                          "phase", "note",     "fail"};
 
-uint32_t cf_site_id(const cf_site_t *site) {
-  if (!site) return 0;
-  if (site->id) return site->id;
+static uint32_t site_hash(const cf_site_t *site) {
   uint32_t h = 2166136261u;
   for (const char *p = site->label; p && *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
   for (const char *p = site->file; p && *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
   h = (h ^ (uint32_t)site->line) * 16777619u;
-  if (!h) h = 1;
-  ((cf_site_t *)site)->id = h;
-  return h;
+  return h ? h : 1;
+}
+
+uint32_t cf_site_id(const cf_site_t *site) {
+  if (!site) return 0;
+  if (!site->id) ((cf_site_t *)site)->id = site_hash(site);
+  return site->id;
+}
+
+extern cf_site_t __start_cf_sites[] __attribute__((weak));
+extern cf_site_t __stop_cf_sites[] __attribute__((weak));
+
+void cf_sites_init(void) {
+  if (!__start_cf_sites) return;
+  for (cf_site_t *s = __start_cf_sites; s < __stop_cf_sites; s++) cf_site_id(s);
 }
 
 void cf_trace_reset(void) {
