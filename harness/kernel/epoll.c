@@ -1,0 +1,249 @@
+/* epoll.c: Linux epoll, modelled the way fs/eventpoll.c works so that its observable state
+ * (return codes, reported events and their order) matches the real kernel's.
+ *
+ * - An interest item is keyed by (file, fd number). It stays while the file lives, even after
+ *   its fd number is closed (a dup keeps the file alive); it goes when the file is released.
+ * - Items hook onto their file as watchers. A wake-up on the file queues an item at the tail
+ *   of the ready list when the key is 0 or intersects the item's events and the item is armed
+ *   (a fired EPOLLONESHOT item keeps only its private bits and ignores wake-ups).
+ * - ADD and MOD poll the file once and queue the item if it is ready already.
+ * - epoll_wait takes the whole ready list, then walks it: each item is polled again; an item
+ *   that is no longer ready is dropped; a ready one is reported as (current mask & events,
+ *   data), then a level-triggered item goes back to the tail of the ready list, an EPOLLET
+ *   item does not, and an EPOLLONESHOT item is disarmed. When maxevents stops the walk, the
+ *   unvisited items are put back in front of the ready list, ahead of the re-queued ones.
+ * - epoll_wait fails with EBADF for a bad descriptor, then EINVAL for maxevents <= 0 or a
+ *   descriptor that is not an epoll.
+ * - epoll_ctl checks in Linux's order: EFAULT (no event for ADD/MOD), EBADF (epfd, then fd),
+ *   EPERM (target cannot be polled), EINVAL (fd == epfd, epfd not an epoll), then the item
+ *   lookup: EEXIST for ADD, ENOENT for MOD/DEL, EINVAL for an unknown op. ADD and MOD always
+ *   add EPOLLERR|EPOLLHUP to the events.
+ * Unsupported divergences, both answered with EINVAL where Linux would accept: adding an epoll
+ * file to an epoll (nested epoll: its readiness and loop checks are not modelled) and
+ * EPOLLEXCLUSIVE. Fault: CF_FAULT_EPOLL_NOMEM makes ADD fail with ENOMEM or ENOSPC. */
+#include "kernel_internal.h"
+
+/* Bits that configure an item rather than select events (Linux's EP_PRIVATE_BITS). */
+#define EP_PRIVATE_BITS (EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE)
+
+typedef struct ks_epoll {
+  ks_file_t file;
+  ks_list_t items;           /* every item, in insertion order */
+  ks_list_t ready;           /* ready list (FIFO) */
+} ks_epoll_t;
+
+typedef struct ks_epitem {
+  ks_watch_t watch;          /* on the target file; watch.file is the target */
+  ks_epoll_t *ep;
+  ks_list_t ep_link;         /* in ep->items */
+  ks_list_t rdllink;         /* in ep->ready, or self-linked */
+  int fd;
+  uint32_t events;
+  uint64_t data;
+} ks_epitem_t;
+
+static bool on_ready_list(const ks_epitem_t *it) { return !ks_list_empty(&it->rdllink); }
+
+static uint32_t item_poll(ks_kernel_t *k, ks_epitem_t *it) {
+  ks_file_t *f = it->watch.file;
+  return f->ops->poll(k, f) & it->events;
+}
+
+static void queue_ready(ks_epitem_t *it) {
+  if (!on_ready_list(it)) ks_list_push_back(&it->ep->ready, &it->rdllink);
+  cf_wake_all(&it->ep->file.waitq);
+}
+
+/* A wake-up on the item's file (Linux's ep_poll_callback). */
+static void item_notify(ks_kernel_t *k, ks_watch_t *w, uint32_t key) {
+  (void)k;
+  ks_epitem_t *it = (ks_epitem_t *)w;
+  if (!(it->events & ~EP_PRIVATE_BITS)) return; /* disarmed EPOLLONESHOT */
+  if (key && !(key & it->events)) return;
+  queue_ready(it);
+}
+
+static void item_drop(ks_kernel_t *k, ks_watch_t *w) {
+  (void)k;
+  ks_epitem_t *it = (ks_epitem_t *)w;
+  ks_list_del(&it->watch.link);
+  ks_list_del(&it->ep_link);
+  ks_list_del(&it->rdllink);
+  free(it);
+}
+
+static ks_epitem_t *find_item(ks_epoll_t *ep, ks_file_t *tf, int fd) {
+  for (ks_list_t *l = ep->items.next; l != &ep->items; l = l->next) {
+    ks_epitem_t *it = KS_CONTAINER(l, ks_epitem_t, ep_link);
+    if (it->watch.file == tf && it->fd == fd) return it;
+  }
+  return NULL;
+}
+
+static void ep_insert(ks_kernel_t *k, ks_epoll_t *ep, ks_file_t *tf, int fd,
+                      const ks_epoll_event_t *ev) {
+  ks_epitem_t *it = calloc(1, sizeof *it);
+  if (!it) abort();
+  it->watch.file = tf;
+  it->watch.knote = false;
+  it->watch.notify = item_notify;
+  it->watch.drop = item_drop;
+  ks_list_push_front(&tf->watchers, &it->watch.link);
+  it->ep = ep;
+  ks_list_push_back(&ep->items, &it->ep_link);
+  ks_list_init(&it->rdllink);
+  it->fd = fd;
+  it->events = ev->events | EPOLLERR | EPOLLHUP;
+  it->data = ev->data;
+  if (item_poll(k, it)) queue_ready(it);
+}
+
+static void ep_modify(ks_kernel_t *k, ks_epitem_t *it, const ks_epoll_event_t *ev) {
+  it->events = ev->events | EPOLLERR | EPOLLHUP;
+  it->data = ev->data;
+  if (item_poll(k, it)) queue_ready(it);
+}
+
+static void epoll_release(ks_kernel_t *k, ks_file_t *f) {
+  ks_epoll_t *ep = (ks_epoll_t *)f;
+  while (!ks_list_empty(&ep->items)) {
+    ks_epitem_t *it = KS_CONTAINER(ep->items.next, ks_epitem_t, ep_link);
+    item_drop(k, &it->watch);
+  }
+}
+
+/* An epoll file is readable while an item on its ready list is really ready. As Linux's
+ * ep_eventpoll_poll does, the items found not ready on the way are taken off the list. Only
+ * epoll_ctl's "can it be polled" check reaches this, since nesting is not modelled. */
+static uint32_t epoll_poll(ks_kernel_t *k, ks_file_t *f) {
+  ks_epoll_t *ep = (ks_epoll_t *)f;
+  while (!ks_list_empty(&ep->ready)) {
+    ks_epitem_t *it = KS_CONTAINER(ep->ready.next, ks_epitem_t, rdllink);
+    if (item_poll(k, it)) return EPOLLIN | EPOLLRDNORM;
+    ks_list_del(&it->rdllink);
+  }
+  return 0;
+}
+
+static const ks_file_ops_t epoll_ops = {
+    .type = KS_FT_EPOLL,
+    .poll = epoll_poll,
+    .release = epoll_release,
+};
+
+int ks_epoll_create1(ks_kernel_t *k, int flags) {
+  cf_yield_at(CF_SITE("sys.epoll_create1"));
+  if (flags & ~EPOLL_CLOEXEC) return -EINVAL;
+  ks_epoll_t *ep = (ks_epoll_t *)ks_file_new(k, &epoll_ops, sizeof *ep, O_RDWR);
+  ks_list_init(&ep->items);
+  ks_list_init(&ep->ready);
+  int fd = ks_fd_install(k, &ep->file, (flags & EPOLL_CLOEXEC) != 0);
+  if (fd < 0) ks_fput(k, &ep->file);
+  return fd;
+}
+
+static int ctl_locked(ks_kernel_t *k, ks_file_t *ef, ks_file_t *tf, int op, int fd,
+                      const ks_epoll_event_t *ev) {
+  if (!tf->ops->poll) return -EPERM;
+  if (ef == tf || ef->ops != &epoll_ops) return -EINVAL;
+  if (op != EPOLL_CTL_DEL && (ev->events & EPOLLEXCLUSIVE)) return -EINVAL; /* unsupported */
+  if (op == EPOLL_CTL_ADD && tf->ops == &epoll_ops) return -EINVAL;        /* unsupported */
+  ks_epoll_t *ep = (ks_epoll_t *)ef;
+  ks_epitem_t *it = find_item(ep, tf, fd);
+  switch (op) {
+  case EPOLL_CTL_ADD:
+    if (it) return -EEXIST;
+    if (cf_fault(CF_SITE("sys.epoll_ctl nomem"), CF_FAULT_EPOLL_NOMEM))
+      return cf_choose(CF_SITE("sys.epoll_ctl nomem errno"), 2) ? -ENOSPC : -ENOMEM;
+    ep_insert(k, ep, tf, fd, ev);
+    return 0;
+  case EPOLL_CTL_DEL:
+    if (!it) return -ENOENT;
+    item_drop(k, &it->watch);
+    return 0;
+  case EPOLL_CTL_MOD:
+    if (!it) return -ENOENT;
+    ep_modify(k, it, ev);
+    return 0;
+  default:
+    return -EINVAL;
+  }
+}
+
+int ks_epoll_ctl(ks_kernel_t *k, int epfd, int op, int fd, const ks_epoll_event_t *ev) {
+  cf_yield_at(CF_SITE("sys.epoll_ctl"));
+  if (op != EPOLL_CTL_DEL && !ev) return -EFAULT;
+  ks_file_t *ef = ks_fget(k, epfd, false);
+  if (!ef) return -EBADF;
+  ks_file_t *tf = ks_fget(k, fd, false);
+  if (!tf) {
+    ks_fput(k, ef);
+    return -EBADF;
+  }
+  int ret = ctl_locked(k, ef, tf, op, fd, ev);
+  ks_fput(k, tf);
+  ks_fput(k, ef);
+  return ret;
+}
+
+/* One pass over the ready list (Linux's ep_send_events). */
+static int send_events(ks_kernel_t *k, ks_epoll_t *ep, ks_epoll_event_t *events, int maxevents) {
+  ks_list_t tx;
+  if (ks_list_empty(&ep->ready)) return 0;
+  /* Take the whole ready list: re-queued items land on the (now empty) ready list. */
+  tx.next = ep->ready.next;
+  tx.prev = ep->ready.prev;
+  tx.next->prev = tx.prev->next = &tx;
+  ks_list_init(&ep->ready);
+  int res = 0;
+  while (!ks_list_empty(&tx) && res < maxevents) {
+    ks_epitem_t *it = KS_CONTAINER(tx.next, ks_epitem_t, rdllink);
+    ks_list_del(&it->rdllink);
+    uint32_t revents = item_poll(k, it);
+    if (!revents) continue;
+    events[res].events = revents;
+    events[res].data = it->data;
+    res++;
+    if (it->events & EPOLLONESHOT)
+      it->events &= EP_PRIVATE_BITS;
+    else if (!(it->events & EPOLLET))
+      ks_list_push_back(&ep->ready, &it->rdllink);
+  }
+  /* Items not visited go back in front of the ready list. */
+  if (!ks_list_empty(&tx)) {
+    ks_list_t *first = tx.next, *last = tx.prev, *head = &ep->ready;
+    last->next = head->next;
+    head->next->prev = last;
+    head->next = first;
+    first->prev = head;
+  }
+  return res;
+}
+
+int ks_epoll_wait(ks_kernel_t *k, int epfd, ks_epoll_event_t *events, int maxevents,
+                  int64_t timeout) {
+  cf_yield_at(CF_SITE("sys.epoll_wait"));
+  /* Linux (6.18) looks the descriptor up before it checks maxevents. */
+  ks_file_t *ef = ks_fget(k, epfd, false);
+  if (!ef) return -EBADF;
+  if (maxevents <= 0 || ef->ops != &epoll_ops) {
+    ks_fput(k, ef);
+    return -EINVAL;
+  }
+  ks_epoll_t *ep = (ks_epoll_t *)ef;
+  bool sim = cf_in_sim();
+  int64_t deadline = (sim && timeout > 0) ? cf_now() + timeout : 0;
+  int res;
+  for (;;) {
+    res = send_events(k, ep, events, maxevents);
+    if (res > 0 || timeout == 0 || !sim) break;
+    int64_t left = -1;
+    if (timeout > 0) {
+      left = deadline - cf_now();
+      if (left <= 0) break;
+    }
+    ks_block(ef, left, CF_SITE("sys.epoll_wait"));
+  }
+  ks_fput(k, ef);
+  return res;
+}
