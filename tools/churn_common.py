@@ -1,0 +1,425 @@
+"""Shared pieces of the churn CLI: paths, errors, output, bugs.def, tool checks and building.
+
+Python 3 standard library only.
+"""
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUGS_DEF = os.path.join(REPO, "harness", "runtime", "bugs.def")
+
+EXIT_OK = 0
+EXIT_FAIL = 1  # a failed check, or a crash found
+EXIT_ENV = 2  # usage or environment error
+
+
+class ChurnError(Exception):
+    """An error that ends the command with a message and an exit code (2 unless told)."""
+
+    def __init__(self, message, code=EXIT_ENV):
+        super().__init__(message)
+        self.code = code
+
+
+# ---------------------------------------------------------------------------------------------
+# output
+
+
+def say(msg=""):
+    print(msg, flush=True)
+
+
+def note(msg):
+    print("churn: " + msg, flush=True)
+
+
+def warn(msg):
+    print("churn: warning: " + msg, file=sys.stderr, flush=True)
+
+
+def rel(path):
+    """A path relative to the repo when it is inside it, else absolute (for messages)."""
+    ap = os.path.abspath(path)
+    try:
+        r = os.path.relpath(ap, REPO)
+    except ValueError:
+        return ap
+    return ap if r.startswith("..") else r
+
+
+def fmt_secs(s):
+    s = int(round(s))
+    if s < 60:
+        return "%ds" % s
+    if s < 3600:
+        return "%dm%02ds" % (s // 60, s % 60)
+    return "%dh%02dm" % (s // 3600, (s % 3600) // 60)
+
+
+def tail_text(text, lines=15):
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+def table(rows, header=None):
+    """Left-aligned columns separated by two spaces; the last column is not padded."""
+    allrows = ([header] if header else []) + rows
+    if not allrows:
+        return ""
+    ncol = max(len(r) for r in allrows)
+    widths = [0] * ncol
+    for r in allrows:
+        for i, c in enumerate(r[:-1] if len(r) == ncol else r):
+            widths[i] = max(widths[i], len(str(c)))
+    out = []
+    for r in allrows:
+        cells = [str(c).ljust(widths[i]) if i < len(r) - 1 else str(c) for i, c in enumerate(r)]
+        out.append("  ".join(cells).rstrip())
+        if header is not None and r is header:
+            out.append("  ".join("-" * max(widths[i], len(str(c))) for i, c in enumerate(r)))
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# layout
+
+
+def out_dir():
+    """Where build.sh puts everything: $OUT when set (the OSS-Fuzz convention), else out/."""
+    return os.path.abspath(os.environ.get("OUT") or os.path.join(REPO, "out"))
+
+
+def binary(kind, name):
+    """kind: libfuzzer, afl, replay (per fuzzer) or tests, bench, stress."""
+    return os.path.join(out_dir(), kind, name)
+
+
+def fuzzer_names():
+    """The fuzz targets: CF_TARGET(name) lines of fuzzers/targets.def (the registry build.sh
+    reads), else every fuzzers/*.c."""
+    d = os.path.join(REPO, "fuzzers")
+    reg = os.path.join(d, "targets.def")
+    if os.path.isfile(reg):
+        with open(reg, encoding="utf-8", errors="replace") as f:
+            text = _strip_comments(f.read())
+        return re.findall(r"^\s*CF_TARGET\(\s*([A-Za-z0-9_]+)\s*\)", text, re.M)
+    if not os.path.isdir(d):
+        return []
+    return sorted(f[:-2] for f in os.listdir(d) if f.endswith(".c") and not f.startswith("."))
+
+
+def check_target(name):
+    names = fuzzer_names()
+    if name not in names:
+        raise ChurnError(
+            "unknown fuzz target %r: not in fuzzers/targets.def (targets: %s)"
+            % (name, ", ".join(names) or "none yet"))
+    return name
+
+
+def input_files(directory, skip=("index.json",)):
+    """Regular files under directory, sorted, skipping dotfiles and the names in skip."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in sorted(files):
+            if f.startswith(".") or f in skip:
+                continue
+            p = os.path.join(root, f)
+            if os.path.isfile(p):
+                found.append(p)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# bugs.def
+
+
+def _strip_comments(text):
+    """Blank out C comments, keeping string literals and line numbers intact."""
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"' and text[j] != "\n":
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i:j + 1])
+            i = j + 1
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append("".join(ch if ch == "\n" else " " for ch in text[i:j]))
+            i = j
+        elif text.startswith("//", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            out.append(" " * (j - i))
+            i = j
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+_STR = r'"((?:[^"\\\n]|\\.)*)"'
+_BUG_RE = re.compile(r"^\s*CF_BUG\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,\s*" +
+                     r"\s*,\s*".join([_STR] * 4) + r"\s*\)\s*$")
+_ESC = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+
+
+def _unescape(s):
+    return re.sub(r"\\(.)", lambda m: _ESC.get(m.group(1), m.group(1)), s)
+
+
+class Bug:
+    def __init__(self, enum, id, system, description, upstream, line):
+        self.enum, self.id, self.system = enum, id, system
+        self.description, self.upstream, self.line = description, upstream, line
+
+
+def load_bugs(path=BUGS_DEF):
+    """Parse bugs.def: lines CF_BUG(ENUM, "id", "system", "description", "upstream")."""
+    shown = rel(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ChurnError("cannot read %s: %s" % (shown, e.strerror or e))
+    bugs, seen = [], {}
+    for lineno, line in enumerate(_strip_comments(text).splitlines(), 1):
+        if not line.strip():
+            continue
+        m = _BUG_RE.match(line)
+        if not m:
+            if "CF_BUG" in line:
+                raise ChurnError('%s:%d: cannot parse; expected CF_BUG(ENUM, "id", "system", '
+                                 '"description", "upstream") on one line' % (shown, lineno))
+            continue
+        enum, bid, system, desc, up = m.group(1), *(_unescape(g) for g in m.groups()[1:])
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", bid):
+            raise ChurnError("%s:%d: bad toggle id %r (letters, digits, '.', '_', '-' only)"
+                             % (shown, lineno, bid))
+        if bid in seen:
+            raise ChurnError("%s:%d: toggle id %r already defined on line %d"
+                             % (shown, lineno, bid, seen[bid]))
+        seen[bid] = lineno
+        bugs.append(Bug(enum, bid, system, desc, up, lineno))
+    return bugs
+
+
+def parse_bug_ids(spec, what="--bugs"):
+    """'id,id' or 'all' or '' -> list of ids, checked against bugs.def."""
+    spec = (spec or "").strip()
+    if not spec:
+        return []
+    bugs = load_bugs()
+    valid = [b.id for b in bugs]
+    ids = [s.strip() for s in spec.split(",") if s.strip()]
+    if ids == ["all"]:
+        return valid
+    unknown = [i for i in ids if i not in valid]
+    if unknown:
+        raise ChurnError("%s: unknown bug toggle%s %s (from %s); valid ids: %s"
+                         % (what, "s" if len(unknown) > 1 else "", ", ".join(map(repr, unknown)),
+                            rel(BUGS_DEF), ", ".join(valid) or "none defined"))
+    return ids
+
+
+# ---------------------------------------------------------------------------------------------
+# tools and packages
+
+APT_BASE = ["clang", "libclang-rt-dev", "llvm", "zip"]
+
+
+def _libfuzzer_runtime_ok():
+    clang = shutil.which("clang")
+    if not clang:
+        return False
+    arch = platform.machine() or "x86_64"
+    try:
+        p = subprocess.run([clang, "-print-file-name=libclang_rt.fuzzer-%s.a" % arch],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           universal_newlines=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    path = p.stdout.strip()
+    return os.path.isabs(path) and os.path.exists(path)
+
+
+# name -> (how to check, Debian package that provides it)
+TOOLS = {
+    "clang": (lambda: bool(shutil.which("clang")), "clang"),
+    "libFuzzer runtime": (_libfuzzer_runtime_ok, "libclang-rt-dev"),
+    "llvm-symbolizer": (lambda: bool(shutil.which("llvm-symbolizer")), "llvm"),
+    "zip": (lambda: bool(shutil.which("zip")), "zip"),
+    "afl-clang-fast": (lambda: bool(shutil.which("afl-clang-fast") and shutil.which("afl-fuzz")),
+                       "afl++"),
+}
+BASE_TOOLS = ["clang", "libFuzzer runtime", "llvm-symbolizer", "zip"]
+
+
+def can_apt():
+    return (hasattr(os, "geteuid") and os.geteuid() == 0 and os.path.exists("/etc/debian_version")
+            and bool(shutil.which("apt-get")))
+
+
+def apt_line(pkgs):
+    prefix = "" if hasattr(os, "geteuid") and os.geteuid() == 0 else "sudo "
+    return prefix + "apt-get install -y --no-install-recommends " + " ".join(pkgs)
+
+
+def apt_install(pkgs):
+    """Install Debian packages (root on Debian only). Returns True on success."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    note("installing %s with apt-get" % " ".join(pkgs))
+    for cmd in (["apt-get", "update"],
+                ["apt-get", "install", "-y", "--no-install-recommends"] + list(pkgs)):
+        note("running: " + " ".join(cmd))
+        if subprocess.call(cmd, env=env, stdin=subprocess.DEVNULL) != 0:
+            warn("'%s' failed" % " ".join(cmd))
+            return False
+    return True
+
+
+def ensure_tools(required, optional=()):
+    """Make sure the named TOOLS exist, installing them with apt-get when root on Debian.
+
+    A missing required tool raises ChurnError (exit 2) with the exact install line; a missing
+    optional tool only gives a note. Returns the set of optional tools still missing."""
+    missing = [t for t in list(required) + list(optional) if not TOOLS[t][0]()]
+    if missing and can_apt():
+        pkgs = []
+        for t in missing:
+            if TOOLS[t][1] not in pkgs:
+                pkgs.append(TOOLS[t][1])
+        apt_install(pkgs)
+        missing = [t for t in missing if not TOOLS[t][0]()]
+    req_missing = [t for t in missing if t in required]
+    if req_missing:
+        pkgs = []
+        for t in missing:  # the optional ones too, so one line installs everything
+            if TOOLS[t][1] not in pkgs:
+                pkgs.append(TOOLS[t][1])
+        raise ChurnError("missing %s; install with:\n  %s"
+                         % (", ".join(missing), apt_line(pkgs)))
+    opt_missing = {t for t in missing if t in optional}
+    for t in sorted(opt_missing):
+        note("%s not found (install: %s); skipping what needs it" % (t, apt_line([TOOLS[t][1]])))
+    return opt_missing
+
+
+# ---------------------------------------------------------------------------------------------
+# building
+
+SOURCE_DIRS = ("harness", "fuzzers", "tests")
+SOURCE_FILES = ("build.sh",)
+
+
+def newest_source():
+    """(mtime, path) of the newest build input, or (0, None)."""
+    best = (0.0, None)
+    paths = [os.path.join(REPO, f) for f in SOURCE_FILES]
+    for d in SOURCE_DIRS:
+        for root, dirs, files in os.walk(os.path.join(REPO, d)):
+            dirs[:] = [x for x in dirs if not x.startswith(".")]
+            paths.extend(os.path.join(root, f) for f in files if not f.startswith("."))
+    for p in paths:
+        try:
+            m = os.stat(p).st_mtime
+        except OSError:
+            continue
+        if m > best[0]:
+            best = (m, p)
+    return best
+
+
+def stale_reason(paths):
+    """Why the given build outputs need (re)building, or None when they are up to date."""
+    newest, src = newest_source()
+    for p in paths:
+        if not os.path.exists(p):
+            return "%s is missing" % rel(p)
+        if os.stat(p).st_mtime < newest:
+            return "%s is newer than %s" % (rel(src), rel(p))
+    return None
+
+
+BUILD_PARTS = ("libfuzzer", "afl", "replay", "tests", "bench", "stress")
+
+
+def expected_outputs(parts, afl_ok):
+    """What build.sh must produce for the given parts (build.sh targets; empty means all)."""
+    parts = list(parts) or [p for p in BUILD_PARTS if p != "afl" or afl_ok]
+    outs = []
+    for part in parts:
+        if part in ("libfuzzer", "afl", "replay"):
+            outs += [binary(part, f) for f in fuzzer_names()]
+        elif part == "tests":
+            outs.append(binary("tests", "churn-tests"))
+        elif part == "bench":
+            outs.append(binary("bench", "bench-runtime"))
+        elif part == "stress":
+            outs.append(binary("stress", "toy-stress"))
+    return outs
+
+
+def run_build(parts=(), force=False):
+    """Check the tools, run ./build.sh [PARTS...], check its outputs. Raises ChurnError."""
+    parts = list(parts)
+    script = os.path.join(REPO, "build.sh")
+    if not os.path.isfile(script):
+        raise ChurnError("cannot build: %s does not exist" % rel(script))
+    if "afl" in parts:
+        ensure_tools(BASE_TOOLS + ["afl-clang-fast"])
+        afl_ok = True
+    else:
+        afl_ok = not ensure_tools(BASE_TOOLS, ["afl-clang-fast"])
+    cmd = (["./build.sh"] if os.access(script, os.X_OK) else ["bash", "build.sh"]) + parts
+    env = dict(os.environ)
+    if "OUT" in env:
+        env["OUT"] = out_dir()  # absolute: build.sh runs from the repo root
+    if force:
+        env["FORCE"] = "1"
+    note("building %s: %s%s (into %s)" % (" ".join(parts) or "everything", "FORCE=1 " if force
+                                            else "", " ".join(cmd), rel(out_dir())))
+    t0 = time.time()
+    rc = subprocess.call(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL)
+    if rc != 0:
+        raise ChurnError("build failed: %s exited with status %d" % (" ".join(cmd), rc), EXIT_FAIL)
+    missing = [rel(p) for p in expected_outputs(parts, afl_ok) if not os.path.exists(p)]
+    if missing:
+        raise ChurnError("build.sh succeeded but did not produce: %s" % ", ".join(missing),
+                         EXIT_FAIL)
+    note("build done in %s" % fmt_secs(time.time() - t0))
+    return afl_ok
+
+
+def ensure_built(paths, parts=()):
+    """Run build.sh PARTS when any of paths is missing or older than the sources."""
+    why = stale_reason(paths)
+    if why is None:
+        return
+    if not os.path.isfile(os.path.join(REPO, "build.sh")):
+        missing = [rel(p) for p in paths if not os.path.exists(p)]
+        if missing:
+            raise ChurnError("%s missing and build.sh does not exist to build it"
+                             % ", ".join(missing))
+        return  # stale but nothing to rebuild with: use what is there
+    note("build needed: " + why)
+    run_build(parts)
+    missing = [rel(p) for p in paths if not os.path.exists(p)]
+    if missing:
+        raise ChurnError("build.sh did not produce %s" % ", ".join(missing), EXIT_FAIL)
+
+
+def bugs_env(ids):
+    env = dict(os.environ)
+    env["CHURN_BUGS"] = ",".join(ids)
+    return env

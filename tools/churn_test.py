@@ -1,0 +1,258 @@
+"""`churn test` (the whole test suite) and `churn bench`."""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+from churn_common import (EXIT_FAIL, EXIT_OK, REPO, ChurnError, binary, ensure_built,
+                          expected_outputs, fmt_secs, input_files, note, out_dir, rel, say,
+                          table, tail_text)
+from churn_engines import (collect_afl_crashes, prepare_work_corpus, run_afl, run_libfuzzer,
+                           signature_of)
+from churn_replay import Checks, replay_checks
+
+SELFTEST_TARGET = "fuzz_sim_selftest"
+SELFTEST_BUG = "toy-lost-update"
+SELFTEST_SIGNATURE = "lost-update@"
+SELFTEST_FUZZ_TIME = 60  # seconds, per engine
+SELFTEST_CLEAN_RUNS = 20000
+
+
+def _clean_env():
+    env = dict(os.environ)
+    env["CHURN_BUGS"] = ""
+    return env
+
+
+def _status(rc):
+    return "killed" if rc is None else ("signal %d" % -rc if rc < 0 else "exit status %d" % rc)
+
+
+def _run(cmd, timeout):
+    """Run cmd from the repo root; returns (rc or None on timeout, combined output)."""
+    try:
+        p = subprocess.run(cmd, cwd=REPO, env=_clean_env(), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True, errors="replace", timeout=timeout)
+        return p.returncode, p.stdout
+    except subprocess.TimeoutExpired as e:
+        out = e.output or ""
+        if isinstance(out, bytes):
+            out = out.decode("utf-8", "replace")
+        return None, out + "\n(timed out after %ds)" % timeout
+    except OSError as e:
+        return 127, "cannot run %s: %s" % (cmd[0], e.strerror or e)
+
+
+def check_unit_tests(checks):
+    exe = binary("tests", "churn-tests")
+    if not os.path.exists(exe):
+        checks.fail("churn-tests", "%s does not exist" % rel(exe))
+        return
+    note("running %s" % rel(exe))
+    rc, out = _run([exe], 600)
+    plan, seen, pending = None, set(), []
+    for line in out.splitlines():
+        m = re.match(r"^1\.\.(\d+)\s*$", line)
+        mo = re.match(r"^(not ok|ok)\s+(\d+)\s*-?\s*(.*?)\s*$", line)
+        if m:
+            plan = int(m.group(1))
+        elif mo:
+            num, name = int(mo.group(2)), mo.group(3) or "test %s" % mo.group(2)
+            seen.add(num)
+            if mo.group(1) == "ok":
+                checks.ok("churn-tests " + name)
+            else:
+                checks.fail("churn-tests " + name, "\n".join(pending[-8:]) or "not ok")
+            pending = []
+        elif not re.match(r"^\d+ passed, \d+ failed", line):
+            pending.append(line)
+    missing = [n for n in range(1, (plan or 0) + 1) if n not in seen]
+    if missing:
+        checks.fail("churn-tests %d of %d tests" % (len(missing), plan),
+                    "never reported (runner ended with %s after test %s):\n%s"
+                    % (_status(rc), max(seen) if seen else "none", tail_text(out, 8)))
+    elif not seen:
+        checks.fail("churn-tests", "no TAP lines (%s):\n%s" % (_status(rc), tail_text(out, 8)))
+    elif rc != 0 and checks.failed == 0:
+        checks.fail("churn-tests exit status", "%s although every test said ok" % _status(rc))
+
+
+def check_stress(checks):
+    exe = binary("stress", "toy-stress")
+    name = "toy-stress (real threads)"
+    if not os.path.exists(exe):
+        checks.fail(name, "%s does not exist" % rel(exe))
+        return
+    note("running %s" % rel(exe))
+    t0 = time.time()
+    rc, out = _run([exe], 600)
+    if rc == 0:
+        checks.ok("%s in %s" % (name, fmt_secs(time.time() - t0)))
+    else:
+        checks.fail(name, "%s:\n%s" % (_status(rc), tail_text(out, 8)))
+
+
+def _seed_copy(tmp, name, nonempty):
+    d = os.path.join(tmp, name)
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    prepare_work_corpus(SELFTEST_TARGET, d, need_nonempty=nonempty)
+    return d
+
+
+def _judge_crash(checks, name, crashes, bugs):
+    if not crashes:
+        checks.fail(name, "no crash found")
+        return False
+    sigs = []
+    for c in crashes:
+        sig, msg = signature_of(SELFTEST_TARGET, c, bugs)
+        sigs.append("%s: %s" % (rel(c), sig or msg))
+        if sig and sig.startswith(SELFTEST_SIGNATURE):
+            checks.ok("%s (%s)" % (name, sig))
+            return True
+    checks.fail(name, "no crash replays with a %s... signature:\n%s"
+                % (SELFTEST_SIGNATURE, "\n".join(sigs)))
+    return False
+
+
+def check_libfuzzer_selftest(checks, tmp):
+    exe = binary("libfuzzer", SELFTEST_TARGET)
+    name = "libFuzzer finds %s" % SELFTEST_BUG
+    if not os.path.exists(exe):
+        checks.fail(name, "%s does not exist" % rel(exe))
+        return
+    note("libFuzzer self-test: CHURN_BUGS=%s, up to %ds" % (SELFTEST_BUG, SELFTEST_FUZZ_TIME))
+    env = dict(os.environ, CHURN_BUGS=SELFTEST_BUG)
+    corpus = _seed_copy(tmp, "lf-corpus", False)
+    res = run_libfuzzer(exe, [corpus], os.path.join(tmp, "lf-artifacts"), env,
+                        max_time=SELFTEST_FUZZ_TIME, seed=1,
+                        log_path=os.path.join(tmp, "lf-find.log"), label="libFuzzer self-test")
+    if res.error and not res.crashes:
+        checks.fail(name, res.error)
+    else:
+        _judge_crash(checks, name, res.crashes, [SELFTEST_BUG])
+    name = "libFuzzer %d runs without toggles do not crash" % SELFTEST_CLEAN_RUNS
+    corpus = _seed_copy(tmp, "lf-corpus-clean", False)
+    res = run_libfuzzer(exe, [corpus], os.path.join(tmp, "lf-clean-artifacts"), _clean_env(),
+                        runs=SELFTEST_CLEAN_RUNS, seed=1, log_path=os.path.join(tmp, "lf-clean.log"),
+                        label="libFuzzer clean run")
+    if res.crashes:
+        sig, msg = signature_of(SELFTEST_TARGET, res.crashes[0], [])
+        checks.fail(name, "crashed: %s (%s)" % (rel(res.crashes[0]), sig or msg))
+    elif res.error:
+        checks.fail(name, res.error)
+    else:
+        checks.ok("%s (%d execs in %s)" % (name, res.execs, fmt_secs(res.runtime)))
+
+
+def check_afl_selftest(checks, tmp):
+    name = "AFL++ finds %s" % SELFTEST_BUG
+    if not shutil.which("afl-fuzz"):
+        say("skip %s: afl-fuzz is not installed" % name)
+        return
+    exe = binary("afl", SELFTEST_TARGET)
+    if not os.path.exists(exe):
+        checks.fail(name, "afl-fuzz is installed but %s does not exist" % rel(exe))
+        return
+    note("AFL++ self-test: CHURN_BUGS=%s, up to %ds" % (SELFTEST_BUG, SELFTEST_FUZZ_TIME))
+    env = dict(os.environ, CHURN_BUGS=SELFTEST_BUG)
+    corpus = _seed_copy(tmp, "afl-corpus", True)
+    afl_out = os.path.join(tmp, "afl")
+    res = run_afl(exe, corpus, afl_out, env, SELFTEST_FUZZ_TIME, until_crash=True, seed=1,
+                  log_path=os.path.join(tmp, "afl.log"), label="AFL++ self-test")
+    crashes = collect_afl_crashes(afl_out, os.path.join(tmp, "afl-crashes")) + res.seed_crashes
+    if res.error and not crashes:
+        checks.fail(name, res.error)
+    else:
+        _judge_crash(checks, name, crashes, [SELFTEST_BUG])
+
+
+def cmd_test(args):
+    t0 = time.time()
+    checks = Checks()
+    afl_ok = bool(shutil.which("afl-clang-fast"))
+    try:
+        ensure_built(expected_outputs([], afl_ok), [])
+        checks.ok("build")
+    except ChurnError as e:
+        checks.fail("build", str(e))
+    check_unit_tests(checks)
+    check_stress(checks)
+    tmp = None
+    if args.quick:
+        say("skip fuzzing self-tests (--quick)")
+    else:
+        os.makedirs(os.path.join(out_dir(), "work"), exist_ok=True)
+        # AFL++ tools refuse some work under /tmp, so the scratch folder lives in out/work/
+        tmp = tempfile.mkdtemp(prefix="test-", dir=os.path.join(out_dir(), "work"))
+        before = checks.failed
+        check_libfuzzer_selftest(checks, tmp)
+        check_afl_selftest(checks, tmp)
+        if checks.failed == before:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            note("self-test logs kept in %s" % rel(tmp))
+    try:
+        replay_checks(checks, repeat=args.repeat)
+    except ChurnError as e:
+        checks.fail("replay", str(e))
+    note("tests took %s" % fmt_secs(time.time() - t0))
+    return checks.summary()
+
+
+# ---------------------------------------------------------------------------------------------
+# churn bench
+
+
+def cmd_bench(args):
+    what = args.what
+    rows = []
+    rc_all = EXIT_OK
+    if what in ("runtime", "all"):
+        exe = binary("bench", "bench-runtime")
+        ensure_built([exe], ["bench"])
+        say("== %s ==" % rel(exe))
+        rc = subprocess.call([exe], cwd=REPO, env=_clean_env(), stdin=subprocess.DEVNULL)
+        if rc != 0:
+            say("FAIL %s: %s" % (rel(exe), _status(rc)))
+            rc_all = EXIT_FAIL
+        say("")
+    if what in ("fuzz", "all"):
+        target = args.target
+        exe = binary("libfuzzer", target)
+        ensure_built([exe], ["libfuzzer"])
+        os.makedirs(os.path.join(out_dir(), "work"), exist_ok=True)
+        runs = [(target, exe, True)]
+        minimal = binary("bench", "fuzz-bench-minimal")  # the runtime alone, if build.sh made it
+        if os.path.exists(minimal):
+            runs.append(("minimal 2-fiber run", minimal, False))
+        for label, fexe, seeds in runs:
+            tmp = tempfile.mkdtemp(prefix="bench-", dir=os.path.join(out_dir(), "work"))
+            try:
+                corpus = os.path.join(tmp, "corpus")
+                os.makedirs(corpus)
+                if seeds:
+                    prepare_work_corpus(target, corpus, need_nonempty=False)
+                note("measuring libFuzzer exec/s: %s -runs=%d over %d seed files, CHURN_BUGS empty"
+                     % (rel(fexe), args.runs, len(input_files(corpus))))
+                res = run_libfuzzer(fexe, [corpus], os.path.join(tmp, "artifacts"), _clean_env(),
+                                    runs=args.runs, seed=1, log_path=os.path.join(tmp, "bench.log"),
+                                    label="libFuzzer bench")
+                lf = res.final.get("average_exec_per_sec")
+                if res.crashes or res.error:
+                    say("FAIL libFuzzer bench %s: %s" % (label, res.error or "crashed: %s"
+                                                         % rel(res.crashes[0])))
+                    rc_all = EXIT_FAIL
+                rows.append([label, "none", str(res.execs), "%.1fs" % res.runtime,
+                             str(lf) if lf is not None else "?", "%d" % res.exec_per_sec])
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        say("")
+        say(table(rows, ["target", "toggles", "execs", "time", "exec/s (libFuzzer)",
+                         "exec/s (wall)"]))
+    return rc_all
