@@ -207,7 +207,7 @@ build_stress() {
   mkdir -p "$OUT/stress"
   "$CC" "${BASE[@]}" -fsanitize=address,undefined -fno-sanitize-recover=undefined -pthread \
     harness/real/platform_real.c harness/real/toy_stress.c harness/runtime/bugs.c \
-    harness/runtime/pool.c harness/toys/toys.c -o "$OUT/stress/toy-stress"
+    harness/runtime/pool.c harness/runtime/report.c harness/toys/toys.c -o "$OUT/stress/toy-stress"
 }
 
 mkdir -p "$OUT"/{libfuzzer,afl,replay,tests,bench,stress}

@@ -141,7 +141,6 @@ void cf_on_quiescence(void (*fn)(void *), void *arg) { (void)fn, (void)arg; }
 
 /* Per-run memory: kept until cf_real_end_run() frees it all, like the simulated run's end. */
 #define REAL_DEFER_MAX 4096
-static cf_waitq_t unused_;
 static struct {
   void (*fn)(void *);
   void *arg;
@@ -163,7 +162,6 @@ void *cf_sim_alloc(size_t size) {
 }
 
 void cf_real_end_run(void) {
-  (void)unused_;
   while (ndeferred > 0) {
     ndeferred--;
     deferred[ndeferred].fn(deferred[ndeferred].arg);
@@ -176,7 +174,7 @@ void cf_fail(const char *oracle, const char *system, const cf_site_t *site, cons
   va_start(ap, fmt);
   vsnprintf(detail, sizeof detail, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "churnfuzz: %s: %s: %s: %s\n", oracle, system, site ? site->label : "-", detail);
+  cf_report_failure_line(oracle, system, site, detail);
   abort();
 }
 

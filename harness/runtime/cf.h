@@ -217,6 +217,10 @@ __attribute__((noreturn, format(printf, 4, 5))) void cf_fail(const char *oracle,
                                                              const cf_site_t *site,
                                                              const char *fmt, ...);
 
+/* Print just the first line of a failure report (both backends' cf_fail use it). */
+void cf_report_failure_line(const char *oracle, const char *system, const cf_site_t *site,
+                            const char *detail);
+
 #define CF_CHECK(cond, oracle, system, ...)                                           \
   do {                                                                                \
     if (!(cond)) cf_fail((oracle), (system), CF_SITE(oracle), __VA_ARGS__);           \

@@ -41,7 +41,7 @@ void cf_fail(const char *oracle, const char *system, const cf_site_t *site, cons
     abort(); /* never resumed */
   }
 
-  fprintf(stderr, "churnfuzz: %s: %s: %s: %s\n", oracle, system, label, detail);
+  cf_report_failure_line(oracle, system, site, detail);
   if (R.active) {
     fprintf(stderr, "churnfuzz: step %llu, decision %llu, phase %s, fiber %d (%s)\n",
             (unsigned long long)R.steps, (unsigned long long)R.choice_points,
