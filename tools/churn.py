@@ -157,9 +157,11 @@ def parser():
                        "fuzz: run the libFuzzer binary of --target for --runs inputs over a copy "
                        "of its seed corpus with no toggles and report exec/s (and of "
                        "out/bench/fuzz-bench-minimal, the runtime alone, when it was built). "
-                       "Default: both.")
-    s.add_argument("what", nargs="?", choices=["runtime", "fuzz", "all"], default="all",
-                   help="which benchmark (default: all)")
+                       "coverage: the same libFuzzer runs (3 seeds) with the interleaving "
+                       "features on and off (CHURN_NO_INTERLEAVING_COV=1), showing the coverage "
+                       "and features they add over plain edge coverage. Default: all three.")
+    s.add_argument("what", nargs="?", choices=["runtime", "fuzz", "coverage", "all"],
+                   default="all", help="which benchmark (default: all)")
     s.add_argument("--target", default=DEFAULT_TARGET, metavar="FUZZER",
                    help="fuzzer for the exec/s measurement (default: %s)" % DEFAULT_TARGET)
     s.add_argument("--runs", type=positive_int, default=200000, metavar="N",

@@ -10,7 +10,7 @@ import time
 from churn_common import (EXIT_FAIL, EXIT_OK, REPO, ChurnError, binary, ensure_built,
                           expected_outputs, fmt_secs, input_files, note, out_dir, rel, say,
                           table, tail_text)
-from churn_engines import (collect_afl_crashes, prepare_work_corpus, run_afl, run_libfuzzer,
+from churn_engines import (_na, collect_afl_crashes, prepare_work_corpus, run_afl, run_libfuzzer,
                            signature_of)
 from churn_replay import Checks, replay_checks
 
@@ -255,4 +255,42 @@ def cmd_bench(args):
         say("")
         say(table(rows, ["target", "toggles", "execs", "time", "exec/s (libFuzzer)",
                          "exec/s (wall)"]))
+    if what in ("coverage", "all"):
+        if bench_interleaving_coverage(args.target, args.runs) != EXIT_OK:
+            rc_all = EXIT_FAIL
     return rc_all
+
+
+def bench_interleaving_coverage(target, runs, seeds=(1, 2, 3)):
+    """What the interleaving features add: the same libFuzzer runs (same seeds, same -runs,
+    same seed corpus, no toggles) with the features on and with CHURN_NO_INTERLEAVING_COV=1.
+    'cov' counts covered code points (the feature functions among them), 'ft' libFuzzer's
+    features; the difference is what plain edge coverage cannot see."""
+    exe = binary("libfuzzer", target)
+    ensure_built([exe], ["libfuzzer"])
+    os.makedirs(os.path.join(out_dir(), "work"), exist_ok=True)
+    rows, rc = [], EXIT_OK
+    for mode in ("on", "off"):
+        for seed in seeds:
+            tmp = tempfile.mkdtemp(prefix="bench-cov-", dir=os.path.join(out_dir(), "work"))
+            try:
+                corpus = os.path.join(tmp, "corpus")
+                os.makedirs(corpus)
+                prepare_work_corpus(target, corpus, need_nonempty=False)
+                env = _clean_env()
+                if mode == "off":
+                    env["CHURN_NO_INTERLEAVING_COV"] = "1"
+                note("interleaving features %s: %s -runs=%d -seed=%d" % (mode, rel(exe), runs, seed))
+                res = run_libfuzzer(exe, [corpus], os.path.join(tmp, "artifacts"), env, runs=runs,
+                                    seed=seed, log_path=os.path.join(tmp, "bench.log"),
+                                    label="libFuzzer coverage bench")
+                if res.crashes or res.error:
+                    say("FAIL coverage bench (%s, seed %d): %s" % (mode, seed, res.error or "crash"))
+                    rc = EXIT_FAIL
+                rows.append([mode, str(seed), str(runs), _na(res.cov), _na(res.ft), _na(res.corpus)])
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    say("")
+    say("interleaving features on %s (CHURN_BUGS empty):" % target)
+    say(table(rows, ["features", "seed", "runs", "cov", "ft", "corpus"]))
+    return rc
