@@ -205,3 +205,37 @@ TEST_IMPL(sched_relock_by_owner_is_deadlock) {
   ASSERT_STR_EQ(r.oracle, "deadlock");
   return 0;
 }
+
+/* Two fibers that keep handing a token back and forth and call it progress: the liveness
+ * watchdog never fires, the absolute step budget does. */
+static cf_atomic_t token;
+static void pinger(void *arg) {
+  uint64_t me = (uint64_t)(uintptr_t)arg;
+  for (;;) {
+    if (cf_atomic_load(&token) == me) {
+      cf_atomic_store(&token, 1 - me);
+      cf_progress();
+    }
+  }
+}
+static void pingpong_main(void *arg) {
+  (void)arg;
+  token.v = 0;
+  cf_thread_t a, b;
+  cf_thread_spawn(&a, pinger, (void *)(uintptr_t)0, "ping");
+  cf_thread_spawn(&b, pinger, (void *)(uintptr_t)1, "pong");
+  cf_thread_join(&a);
+}
+
+TEST_IMPL(sched_step_budget_bounds_every_run) {
+  cf_target_t t = {.name = "pingpong", .system = "test", .main = pingpong_main};
+  t.options.capture = true;
+  t.options.safety_steps = 100;
+  t.options.liveness_steps = 100;
+  t.options.max_steps = 5000;
+  cf_result_t r;
+  ASSERT_EQ(cf_run(&t, NULL, 0, &r), 1);
+  ASSERT_STR_EQ(r.oracle, "step-budget");
+  ASSERT_EQ(r.steps, 5001);
+  return 0;
+}

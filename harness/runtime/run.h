@@ -18,6 +18,8 @@ typedef struct cf_run_options {
   uint64_t safety_steps;
   /* Liveness phase: steps allowed without a progress event before "no-progress" fires. */
   uint64_t liveness_steps;
+  /* Absolute bound on scheduling steps in one run, progress or not ("step-budget"). */
+  uint64_t max_steps;
   /* PCT: change points are decision indexes in [0, pct_horizon). */
   uint32_t pct_horizon;
   /* Disable the interleaving-coverage features (for measuring what they add). */
@@ -26,6 +28,7 @@ typedef struct cf_run_options {
 
 #define CF_DEFAULT_SAFETY_STEPS 20000
 #define CF_DEFAULT_LIVENESS_STEPS 20000
+#define CF_DEFAULT_MAX_STEPS 1000000
 #define CF_DEFAULT_PCT_HORIZON 256
 
 typedef struct cf_result {

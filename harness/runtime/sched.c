@@ -170,10 +170,14 @@ static cf_fiber_t *pick(const cf_site_t *site) {
   uint64_t safety = R.opt->safety_steps ? R.opt->safety_steps : CF_DEFAULT_SAFETY_STEPS;
   uint64_t live = R.opt->liveness_steps ? R.opt->liveness_steps : CF_DEFAULT_LIVENESS_STEPS;
   if (R.phase == CF_PHASE_SAFETY && R.steps > safety) enter_phase(CF_PHASE_LIVENESS);
+  uint64_t max = R.opt->max_steps ? R.opt->max_steps : CF_DEFAULT_MAX_STEPS;
   if (R.phase == CF_PHASE_LIVENESS && R.steps_since_progress > live)
     cf_fail("no-progress", "runtime", site,
             "%llu steps in the liveness phase without progress",
             (unsigned long long)R.steps_since_progress);
+  if (R.steps > max)
+    cf_fail("step-budget", "runtime", site, "the run did not reach quiescence in %llu steps",
+            (unsigned long long)max);
 
   cf_fiber_t *run[CF_MAX_FIBERS];
   int n = collect_runnable(run);
