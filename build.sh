@@ -13,7 +13,8 @@
 #   tests/churn-tests    unit tests and self-tests, ASan+UBSan
 #   bench/bench-runtime  runtime micro-benchmarks, -O2, no sanitizers
 #   stress/toy-stress    the toy models on real threads (pthreads backend), ASan
-# Usage: ./build.sh [all|libfuzzer|afl|replay|tests|bench|stress]...   (default: all)
+#   tsan/tests/churn-tests  the unit tests under ThreadSanitizer
+# Usage: ./build.sh [all|libfuzzer|afl|replay|tests|tsan|bench|stress]...   (default: all)
 # Environment: CC, CFLAGS, OUT, SANITIZER (address|undefined|thread|none; default address+UB),
 # JOBS (parallel compiles, default: number of cores), FORCE=1 (rebuild even if up to date).
 
@@ -21,7 +22,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
 
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
-  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -201,6 +202,15 @@ build_bench() {
     -o "$OUT/bench/bench-runtime"
 }
 
+# The unit tests again under ThreadSanitizer (out/tsan/tests/churn-tests): keeps the fiber
+# annotations honest (tests/test_tsan.c) and the whole suite race-free as TSan sees it.
+build_tsan() {
+  if [ "${SANITIZER:-address}" = thread ]; then return; fi
+  if up_to_date "$OUT/tsan/tests/churn-tests"; then step "tsan: up to date"; return; fi
+  step "tsan: churn-tests under ThreadSanitizer"
+  SANITIZER=thread OUT="$OUT/tsan" "$ROOT/build.sh" tests
+}
+
 build_stress() {
   if up_to_date "$OUT/stress/toy-stress"; then step "stress: up to date"; return; fi
   step "stress: toy-stress (pthreads backend, ASan)"
@@ -215,13 +225,14 @@ targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
   case "$t" in
-    all) build_libfuzzer; build_afl; build_replay; build_tests; build_bench; build_stress ;;
+    all) build_libfuzzer; build_afl; build_replay; build_tests; build_tsan; build_bench; build_stress ;;
     libfuzzer) build_libfuzzer ;;
     afl) build_afl ;;
     replay) build_replay ;;
     tests) build_tests ;;
     bench) build_bench ;;
     stress) build_stress ;;
+    tsan) build_tsan ;;
     *) echo "build.sh: unknown target '$t' (see ./build.sh --help)" >&2; exit 2 ;;
   esac
 done

@@ -20,3 +20,8 @@ TEST_ENTRY(pool_lifo_reuse_with_new_serial)
 TEST_ENTRY(pool_double_free_is_reported)
 TEST_ENTRY(pool_zig_layout_free_list_at_offset_zero)
 TEST_ENTRY(bugs_parse_ids_all_and_unknown)
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+TEST_ENTRY(tsan_reports_plain_race_between_fibers)
+#endif
+#endif

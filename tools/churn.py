@@ -78,10 +78,10 @@ def parser():
                        "builds into out/ (or $OUT) and skips what is up to date.",
                        epilog="Without afl-clang-fast the AFL++ binaries are skipped with a note, "
                        "unless --engine afl.")
-    s.add_argument("--engine", choices=["all", "libfuzzer", "afl", "replay", "tests", "bench",
-                                        "stress"], default="all", metavar="PART",
-                   help="what to build: all (default), libfuzzer, afl, replay, or tests, bench, "
-                   "stress")
+    s.add_argument("--engine", choices=["all", "libfuzzer", "afl", "replay", "tests", "tsan",
+                                        "bench", "stress"], default="all", metavar="PART",
+                   help="what to build: all (default), libfuzzer, afl, replay, or tests, tsan, "
+                   "bench, stress")
     s.add_argument("--force", action="store_true", help="rebuild even if up to date (FORCE=1)")
     s.set_defaults(func=cmd_build)
 

@@ -99,6 +99,11 @@ def binary(kind, name):
     return os.path.join(out_dir(), kind, name)
 
 
+def tsan_tests_binary():
+    """The unit tests built under ThreadSanitizer (./build.sh tsan)."""
+    return os.path.join(out_dir(), "tsan", "tests", "churn-tests")
+
+
 def fuzzer_names():
     """The fuzz targets: CF_TARGET(name) lines of fuzzers/targets.def (the registry build.sh
     reads), else every fuzzers/*.c."""
@@ -351,7 +356,7 @@ def stale_reason(paths):
     return None
 
 
-BUILD_PARTS = ("libfuzzer", "afl", "replay", "tests", "bench", "stress")
+BUILD_PARTS = ("libfuzzer", "afl", "replay", "tests", "tsan", "bench", "stress")
 
 
 def expected_outputs(parts, afl_ok):
@@ -363,6 +368,8 @@ def expected_outputs(parts, afl_ok):
             outs += [binary(part, f) for f in fuzzer_names()]
         elif part == "tests":
             outs.append(binary("tests", "churn-tests"))
+        elif part == "tsan":
+            outs.append(tsan_tests_binary())
         elif part == "bench":
             outs.append(binary("bench", "bench-runtime"))
         elif part == "stress":

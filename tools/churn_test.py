@@ -8,6 +8,7 @@ import tempfile
 import time
 
 from churn_common import (EXIT_FAIL, EXIT_OK, REPO, ChurnError, binary, ensure_built,
+                          tsan_tests_binary,
                           expected_outputs, fmt_secs, input_files, note, out_dir, rel, say,
                           table, tail_text)
 from churn_engines import (_na, collect_afl_crashes, prepare_work_corpus, run_afl, run_libfuzzer,
@@ -47,10 +48,11 @@ def _run(cmd, timeout):
         return 127, "cannot run %s: %s" % (cmd[0], e.strerror or e)
 
 
-def check_unit_tests(checks):
-    exe = binary("tests", "churn-tests")
+def check_unit_tests(checks, exe=None, label="churn-tests"):
+    """Run a unit-test binary and count each TAP line as a check named '<label> <test>'."""
+    exe = exe or binary("tests", "churn-tests")
     if not os.path.exists(exe):
-        checks.fail("churn-tests", "%s does not exist" % rel(exe))
+        checks.fail(label, "%s does not exist" % rel(exe))
         return
     note("running %s" % rel(exe))
     rc, out = _run([exe], 600)
@@ -64,21 +66,21 @@ def check_unit_tests(checks):
             num, name = int(mo.group(2)), mo.group(3) or "test %s" % mo.group(2)
             seen.add(num)
             if mo.group(1) == "ok":
-                checks.ok("churn-tests " + name)
+                checks.ok(label + " " + name)
             else:
-                checks.fail("churn-tests " + name, "\n".join(pending[-8:]) or "not ok")
+                checks.fail(label + " " + name, "\n".join(pending[-8:]) or "not ok")
             pending = []
         elif not re.match(r"^\d+ passed, \d+ failed", line):
             pending.append(line)
     missing = [n for n in range(1, (plan or 0) + 1) if n not in seen]
     if missing:
-        checks.fail("churn-tests %d of %d tests" % (len(missing), plan),
+        checks.fail("%s %d of %d tests" % (label, len(missing), plan),
                     "never reported (runner ended with %s after test %s):\n%s"
                     % (_status(rc), max(seen) if seen else "none", tail_text(out, 8)))
     elif not seen:
-        checks.fail("churn-tests", "no TAP lines (%s):\n%s" % (_status(rc), tail_text(out, 8)))
+        checks.fail(label, "no TAP lines (%s):\n%s" % (_status(rc), tail_text(out, 8)))
     elif rc != 0 and checks.failed == 0:
-        checks.fail("churn-tests exit status", "%s although every test said ok" % _status(rc))
+        checks.fail(label + " exit status", "%s although every test said ok" % _status(rc))
 
 
 def check_stress(checks):
@@ -182,6 +184,8 @@ def cmd_test(args):
     except ChurnError as e:
         checks.fail("build", str(e))
     check_unit_tests(checks)
+    # The same tests under ThreadSanitizer: it exits 66 on any report, failing the run.
+    check_unit_tests(checks, tsan_tests_binary(), "tsan churn-tests")
     check_stress(checks)
     tmp = None
     if args.quick:

@@ -132,7 +132,7 @@ static const ks_file_ops_t epoll_ops = {
 };
 
 int ks_epoll_create1(ks_kernel_t *k, int flags) {
-  cf_yield_at(CF_SITE("sys.epoll_create1"));
+  KS_SYSCALL(k, "epoll_create1");
   if (flags & ~EPOLL_CLOEXEC) return -EINVAL;
   ks_epoll_t *ep = (ks_epoll_t *)ks_file_new(k, &epoll_ops, sizeof *ep, O_RDWR);
   ks_list_init(&ep->items);
@@ -171,7 +171,7 @@ static int ctl_locked(ks_kernel_t *k, ks_file_t *ef, ks_file_t *tf, int op, int 
 }
 
 int ks_epoll_ctl(ks_kernel_t *k, int epfd, int op, int fd, const ks_epoll_event_t *ev) {
-  cf_yield_at(CF_SITE("sys.epoll_ctl"));
+  KS_SYSCALL(k, "epoll_ctl");
   if (op != EPOLL_CTL_DEL && !ev) return -EFAULT;
   ks_file_t *ef = ks_fget(k, epfd, false);
   if (!ef) return -EBADF;
@@ -222,7 +222,7 @@ static int send_events(ks_kernel_t *k, ks_epoll_t *ep, ks_epoll_event_t *events,
 
 int ks_epoll_wait(ks_kernel_t *k, int epfd, ks_epoll_event_t *events, int maxevents,
                   int64_t timeout) {
-  cf_yield_at(CF_SITE("sys.epoll_wait"));
+  KS_SYSCALL(k, "epoll_wait");
   /* Linux (6.18) looks the descriptor up before it checks maxevents. */
   ks_file_t *ef = ks_fget(k, epfd, false);
   if (!ef) return -EBADF;

@@ -79,7 +79,7 @@ static const ks_file_ops_t efd_ops = {
 };
 
 int ks_eventfd(ks_kernel_t *k, unsigned int initval, int flags) {
-  cf_yield_at(CF_SITE("sys.eventfd"));
+  KS_SYSCALL(k, "eventfd");
   if (flags & ~(EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE)) return -EINVAL;
   ks_eventfd_t *e =
       (ks_eventfd_t *)ks_file_new(k, &efd_ops, sizeof *e, O_RDWR | (flags & EFD_NONBLOCK));

@@ -128,14 +128,14 @@ static void close_slot(ks_kernel_t *k, int fd) {
 }
 
 int ks_close(ks_kernel_t *k, int fd) {
-  cf_yield_at(CF_SITE("sys.close"));
+  KS_SYSCALL(k, "close");
   if (fd < 0 || fd >= KS_NFD || !k->fdt[fd].file) return -EBADF;
   close_slot(k, fd);
   return 0;
 }
 
 int ks_dup(ks_kernel_t *k, int fd) {
-  cf_yield_at(CF_SITE("sys.dup"));
+  KS_SYSCALL(k, "dup");
   ks_file_t *f = ks_fget(k, fd, true);
   if (!f) return -EBADF;
   int nfd = ks_fd_install(k, f, false);
@@ -161,7 +161,7 @@ static int do_dup3(ks_kernel_t *k, int oldfd, int newfd, int flags) {
 }
 
 int ks_dup2(ks_kernel_t *k, int oldfd, int newfd) {
-  cf_yield_at(CF_SITE("sys.dup2"));
+  KS_SYSCALL(k, "dup2");
   if (oldfd == newfd) {
     if (oldfd < 0 || oldfd >= KS_NFD || !k->fdt[oldfd].file) return -EBADF;
     return oldfd;
@@ -170,12 +170,12 @@ int ks_dup2(ks_kernel_t *k, int oldfd, int newfd) {
 }
 
 int ks_dup3(ks_kernel_t *k, int oldfd, int newfd, int flags) {
-  cf_yield_at(CF_SITE("sys.dup3"));
+  KS_SYSCALL(k, "dup3");
   return do_dup3(k, oldfd, newfd, flags);
 }
 
 int ks_fcntl(ks_kernel_t *k, int fd, int cmd, int arg) {
-  cf_yield_at(CF_SITE("sys.fcntl"));
+  KS_SYSCALL(k, "fcntl");
   ks_file_t *f = ks_fget(k, fd, true);
   if (!f) return -EBADF;
   int ret;
@@ -223,7 +223,7 @@ int ks_fcntl(ks_kernel_t *k, int fd, int cmd, int arg) {
 }
 
 ssize_t ks_read(ks_kernel_t *k, int fd, void *buf, size_t n) {
-  cf_yield_at(CF_SITE("sys.read"));
+  KS_SYSCALL(k, "read");
   ks_file_t *f = ks_fget(k, fd, false);
   if (!f) return -EBADF;
   ssize_t ret;
@@ -238,7 +238,7 @@ ssize_t ks_read(ks_kernel_t *k, int fd, void *buf, size_t n) {
 }
 
 ssize_t ks_write(ks_kernel_t *k, int fd, const void *buf, size_t n) {
-  cf_yield_at(CF_SITE("sys.write"));
+  KS_SYSCALL(k, "write");
   ks_file_t *f = ks_fget(k, fd, false);
   if (!f) return -EBADF;
   ssize_t ret;

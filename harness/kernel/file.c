@@ -15,7 +15,7 @@ static const ks_file_ops_t path_ops = {
 };
 
 int ks_open_path(ks_kernel_t *k, int flags) {
-  cf_yield_at(CF_SITE("sys.open O_PATH"));
+  KS_SYSCALL(k, "open O_PATH");
   if (flags & ~O_CLOEXEC) return -EINVAL;
   ks_file_t *f = ks_file_new(k, &path_ops, sizeof *f, O_PATH);
   int fd = ks_fd_install(k, f, (flags & O_CLOEXEC) != 0);
@@ -90,7 +90,7 @@ static const ks_file_ops_t regular_ops = {
 };
 
 int ks_open_regular(ks_kernel_t *k, int flags) {
-  cf_yield_at(CF_SITE("sys.open regular"));
+  KS_SYSCALL(k, "open regular");
   if (flags & ~(O_NONBLOCK | O_CLOEXEC)) return -EINVAL;
   ks_file_t *f = ks_file_new(k, &regular_ops, sizeof(ks_regular_t), O_RDWR | (flags & O_NONBLOCK));
   int fd = ks_fd_install(k, f, (flags & O_CLOEXEC) != 0);

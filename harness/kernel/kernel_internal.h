@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "cf.h"
+#include "tsan.h"
 #include "kernel.h"
 
 /* ---- intrusive doubly linked lists ---------------------------------------------------- */
@@ -195,5 +196,28 @@ void ks_sock_connect_pair(ks_sock_t *a, ks_sock_t *b);
 ks_sock_t *ks_sock_get(ks_kernel_t *k, int fd, int *err);
 /* listen.c: unbind and flush the accept queue of a socket being released. */
 void ks_sock_release_listener(ks_kernel_t *k, ks_sock_t *s);
+
+
+/* Every simulated syscall starts here: it is a yield point of the simulation. In TSan builds
+ * (see runtime/tsan.h) the kernel's own memory traffic inside the call (buffers, malloc) is
+ * hidden from TSan, and syscalls are ordered as if one kernel lock guarded them, so data passed
+ * through the kernel carries happens-before as it does on a real kernel. */
+#ifdef CF_TSAN
+static inline ks_kernel_t *ks_syscall_enter(ks_kernel_t *k) {
+  cf_sync_acquire(k);
+  cf_tsan_ignore_begin();
+  return k;
+}
+static inline void ks_syscall_exit(ks_kernel_t **k) {
+  cf_tsan_ignore_end();
+  cf_sync_release(*k);
+}
+#define KS_SYSCALL(k, name)                                                                \
+  cf_yield_at(CF_SITE("sys." name));                                                       \
+  __attribute__((cleanup(ks_syscall_exit), unused)) ks_kernel_t *ks_syscall_scope_ =       \
+      ks_syscall_enter(k)
+#else
+#define KS_SYSCALL(k, name) cf_yield_at(CF_SITE("sys." name))
+#endif
 
 #endif /* KS_KERNEL_INTERNAL_H */

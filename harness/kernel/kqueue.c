@@ -197,7 +197,7 @@ static const ks_file_ops_t kqueue_ops = {
 };
 
 int ks_kqueue(ks_kernel_t *k) {
-  cf_yield_at(CF_SITE("sys.kqueue"));
+  KS_SYSCALL(k, "kqueue");
   ks_kqueue_t *kq = (ks_kqueue_t *)ks_file_new(k, &kqueue_ops, sizeof *kq, O_RDWR);
   ks_list_init(&kq->knotes);
   ks_list_init(&kq->active);
@@ -218,7 +218,7 @@ static ks_kqueue_t *kqueue_get(ks_kernel_t *k, int kqfd) {
 
 int ks_kevent(ks_kernel_t *k, int kqfd, const ks_kevent_t *changes, int nchanges,
               ks_kevent_t *events, int nevents, int64_t timeout) {
-  cf_yield_at(CF_SITE("sys.kevent"));
+  KS_SYSCALL(k, "kevent");
   if (nchanges < 0 || nevents < 0) return -EINVAL;
   if ((nchanges > 0 && !changes) || (nevents > 0 && !events)) return -EFAULT;
   ks_kqueue_t *kq = kqueue_get(k, kqfd);

@@ -40,7 +40,7 @@ static int do_bind(ks_kernel_t *k, ks_sock_t *s, int port) {
 }
 
 int ks_bind(ks_kernel_t *k, int fd, uint16_t port) {
-  cf_yield_at(CF_SITE("sys.bind"));
+  KS_SYSCALL(k, "bind");
   int err;
   ks_sock_t *s = ks_sock_get(k, fd, &err);
   if (!s) return err;
@@ -59,7 +59,7 @@ int ks_getsockport(ks_kernel_t *k, int fd) {
 }
 
 int ks_listen(ks_kernel_t *k, int fd, int backlog) {
-  cf_yield_at(CF_SITE("sys.listen"));
+  KS_SYSCALL(k, "listen");
   int err;
   ks_sock_t *s = ks_sock_get(k, fd, &err);
   if (!s) return err;
@@ -78,7 +78,7 @@ int ks_listen(ks_kernel_t *k, int fd, int backlog) {
 }
 
 int ks_accept4(ks_kernel_t *k, int fd, int flags) {
-  cf_yield_at(CF_SITE("sys.accept4"));
+  KS_SYSCALL(k, "accept4");
   /* Linux's order: EBADF, then EINVAL for unknown flags, then ENOTSOCK. */
   ks_file_t *f = ks_fget(k, fd, false);
   if (!f) return -EBADF;
@@ -117,7 +117,7 @@ int ks_accept4(ks_kernel_t *k, int fd, int flags) {
 }
 
 int ks_connect(ks_kernel_t *k, int fd, uint16_t port) {
-  cf_yield_at(CF_SITE("sys.connect"));
+  KS_SYSCALL(k, "connect");
   int err;
   ks_sock_t *c = ks_sock_get(k, fd, &err);
   if (!c) return err;

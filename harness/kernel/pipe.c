@@ -166,7 +166,7 @@ static const ks_file_ops_t pipe_ops = {
 };
 
 int ks_pipe2(ks_kernel_t *k, int fds[2], int flags) {
-  cf_yield_at(CF_SITE("sys.pipe2"));
+  KS_SYSCALL(k, "pipe2");
   if (flags & ~(O_NONBLOCK | O_CLOEXEC)) return -EINVAL;
   ks_pipe_t *p = calloc(1, sizeof *p);
   if (!p) abort();

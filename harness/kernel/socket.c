@@ -267,7 +267,7 @@ static int check_socket_args(int domain, int type, int protocol) {
 }
 
 int ks_socket(ks_kernel_t *k, int domain, int type, int protocol) {
-  cf_yield_at(CF_SITE("sys.socket"));
+  KS_SYSCALL(k, "socket");
   int flags = check_socket_args(domain, type, protocol);
   if (flags < 0) return flags;
   ks_sock_t *s = ks_sock_new(k, flags);
@@ -277,7 +277,7 @@ int ks_socket(ks_kernel_t *k, int domain, int type, int protocol) {
 }
 
 int ks_socketpair(ks_kernel_t *k, int domain, int type, int protocol, int sv[2]) {
-  cf_yield_at(CF_SITE("sys.socketpair"));
+  KS_SYSCALL(k, "socketpair");
   int flags = check_socket_args(domain, type, protocol);
   if (flags < 0) return flags;
   ks_sock_t *a = ks_sock_new(k, flags), *b = ks_sock_new(k, flags);
@@ -305,7 +305,7 @@ ks_sock_t *ks_sock_get(ks_kernel_t *k, int fd, int *err) {
 }
 
 ssize_t ks_send(ks_kernel_t *k, int fd, const void *buf, size_t n, int flags) {
-  cf_yield_at(CF_SITE("sys.send"));
+  KS_SYSCALL(k, "send");
   int err;
   ks_sock_t *s = ks_sock_get(k, fd, &err);
   if (!s) return err;
@@ -315,7 +315,7 @@ ssize_t ks_send(ks_kernel_t *k, int fd, const void *buf, size_t n, int flags) {
 }
 
 ssize_t ks_recv(ks_kernel_t *k, int fd, void *buf, size_t n, int flags) {
-  cf_yield_at(CF_SITE("sys.recv"));
+  KS_SYSCALL(k, "recv");
   int err;
   ks_sock_t *s = ks_sock_get(k, fd, &err);
   if (!s) return err;
@@ -325,7 +325,7 @@ ssize_t ks_recv(ks_kernel_t *k, int fd, void *buf, size_t n, int flags) {
 }
 
 int ks_shutdown(ks_kernel_t *k, int fd, int how) {
-  cf_yield_at(CF_SITE("sys.shutdown"));
+  KS_SYSCALL(k, "shutdown");
   int err;
   ks_sock_t *s = ks_sock_get(k, fd, &err);
   if (!s) return err;

@@ -254,7 +254,22 @@ static void arrived(cf_fiber_t *self) {
 #endif
 }
 
+#ifdef CF_TSAN
+void cf_tsan_ignore_begin(void) {
+  __tsan_ignore_thread_begin();
+  if (cf_run_state.current) cf_run_state.current->tsan_ignores++;
+}
+
+void cf_tsan_ignore_end(void) {
+  __tsan_ignore_thread_end();
+  if (cf_run_state.current) cf_run_state.current->tsan_ignores--;
+}
+#endif
+
 void cf_fiber_switch(cf_fiber_t *from, cf_fiber_t *to, bool from_exits) {
+#ifdef CF_TSAN
+  for (int i = 0; i < from->tsan_ignores; i++) __tsan_ignore_thread_end();
+#endif
   switching_from = from;
 #ifdef CF_ASAN
   __sanitizer_start_switch_fiber(from_exits ? NULL : &from->asan_fake_stack, to->asan_stack_bottom,
@@ -271,6 +286,9 @@ void cf_fiber_switch(cf_fiber_t *from, cf_fiber_t *to, bool from_exits) {
   if (_setjmp(from->jb) == 0) _longjmp(to->jb, 1);
 #endif
   arrived(from);
+#ifdef CF_TSAN
+  for (int i = 0; i < from->tsan_ignores; i++) __tsan_ignore_thread_begin();
+#endif
 }
 
 void cf_fiber_entry(void) {

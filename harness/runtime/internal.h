@@ -31,36 +31,7 @@ bool cf_input_sched_left(const cf_input_t *in);
 /* Next schedule-stream byte; false when exhausted. */
 bool cf_input_sched_byte(cf_input_t *in, uint8_t *out);
 
-/* ---- ThreadSanitizer ------------------------------------------------------------------------
- * Fibers switch with __tsan_switch_to_fiber_no_sync, so TSan treats them as unsynchronised
- * threads and reports a plain data race in copy code even though the scheduler ran the two
- * accesses one after the other. The runtime and the simulated kernel are built without TSan
- * instrumentation (-DCF_TSAN=1 instead, see build.sh: their bookkeeping is not the program's),
- * and the platform API tells TSan about each synchronisation the program really performs. */
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) && !defined(CF_TSAN)
-#define CF_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) && !defined(CF_TSAN)
-#define CF_TSAN 1
-#endif
-#ifdef CF_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-void __tsan_ignore_thread_begin(void);
-void __tsan_ignore_thread_end(void);
-#define cf_sync_acquire(p) __tsan_acquire((void *)(p))
-#define cf_sync_release(p) __tsan_release((void *)(p))
-/* Around runtime work that calls intercepted libc functions (memset, vsnprintf, free). */
-#define cf_tsan_ignore_begin() __tsan_ignore_thread_begin()
-#define cf_tsan_ignore_end() __tsan_ignore_thread_end()
-#else
-#define cf_sync_acquire(p) ((void)(p))
-#define cf_sync_release(p) ((void)(p))
-#define cf_tsan_ignore_begin() ((void)0)
-#define cf_tsan_ignore_end() ((void)0)
-#endif
+#include "tsan.h"
 
 /* ---- fiber.c: contexts and stacks --------------------------------------------------------- */
 
@@ -96,6 +67,7 @@ struct cf_fiber {
   const void *asan_stack_bottom;
   size_t asan_stack_size;
   void *tsan_fiber;
+  int tsan_ignores;   /* open cf_tsan_ignore_begin brackets */
 #ifdef CF_FIBER_PORTABLE
   jmp_buf jb;
 #endif
