@@ -239,3 +239,23 @@ TEST_IMPL(sched_step_budget_bounds_every_run) {
   ASSERT_EQ(r.steps, 5001);
   return 0;
 }
+
+/* PCT change points are independent: the one at choice point 1 (listed second) must not stop
+ * the one at choice point 3 (listed first) from firing. With seed 0 the drop at 3 exposes the
+ * race and the drop at 1 does not, so the pair must fail like the drop at 3 alone. */
+TEST_IMPL(sched_pct_change_points_fire_in_any_order) {
+  cf_target_t t = toy_target();
+  cf_result_t r;
+  static const uint8_t both[] = {0x03, 0x03, 0x00, 0x01, 0x00};
+  static const uint8_t first_only[] = {0x02, 0x03, 0x00};
+  static const uint8_t second_only[] = {0x02, 0x01, 0x00};
+  cf_bugs_enabled = 1ull << CF_BUG_TOY_LOST_UPDATE;
+  int rc_both = cf_run(&t, both, sizeof both, &r);
+  int rc_first = cf_run(&t, first_only, sizeof first_only, &r);
+  int rc_second = cf_run(&t, second_only, sizeof second_only, &r);
+  cf_bugs_enabled = 0;
+  ASSERT_EQ(rc_first, 1);
+  ASSERT_EQ(rc_second, 0);
+  ASSERT_EQ(rc_both, 1);
+  return 0;
+}

@@ -118,7 +118,6 @@ typedef struct cf_run_state {
   uint64_t steps_since_progress;
   int run_left;                 /* direct policy: choice points to keep the current pick */
   int pct_follow_left;          /* PCT policy: choice points to follow PCT without reading */
-  int pct_changes_done;
   uint32_t prev_site;           /* coverage: the last yield site */
   bool faults_on[CF_FAULT_CLASS_COUNT];
   cf_obligation_slot_t obligations[CF_MAX_OBLIGATIONS];

@@ -119,11 +119,9 @@ static cf_fiber_t *highest_priority(cf_fiber_t **run, int n) {
 static cf_fiber_t *pick_pct(cf_fiber_t **run, int n) {
   /* At a change point the running fiber drops below every other priority (PCT). */
   uint32_t horizon = R.opt->pct_horizon ? R.opt->pct_horizon : CF_DEFAULT_PCT_HORIZON;
-  for (int j = R.pct_changes_done; j < R.input.pct_changes; j++) {
-    if (R.choice_points == R.input.pct_change_at[j] % horizon) {
-      if (is_runnable_current()) R.current->priority = (uint32_t)(R.input.pct_changes - j);
-      R.pct_changes_done = j + 1;
-    }
+  for (int j = 0; j < R.input.pct_changes; j++) {
+    if (R.choice_points == R.input.pct_change_at[j] % horizon && is_runnable_current())
+      R.current->priority = (uint32_t)(R.input.pct_changes - j);
   }
   if (R.pct_follow_left > 0) {
     R.pct_follow_left--;
