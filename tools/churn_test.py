@@ -83,6 +83,40 @@ def check_unit_tests(checks, exe=None, label="churn-tests"):
         checks.fail(label + " exit status", "%s although every test said ok" % _status(rc))
 
 
+# Sources of nondeterminism that must never reach a simulated run: the clock, libc randomness,
+# real threads, and addresses printed into traces. The real-threads backend, the benchmarks and
+# the replay main (which runs outside any simulated run) are exempt.
+SIMULATED_DIRS = ("harness/runtime", "harness/kernel", "harness/toys", "fuzzers")
+BANNED_CALLS = [
+    (re.compile(r"\b(s?rand|random|drand48|lrand48)\s*\("), "libc randomness"),
+    (re.compile(r"\b(time|clock_gettime|gettimeofday|clock)\s*\("), "the wall clock"),
+    (re.compile(r"\bpthread_(create|mutex_lock|cond_wait)\s*\("), "real threads"),
+    (re.compile(r'"[^"\n]*%p[^"\n]*"'), "an address in a message (traces must not depend on it)"),
+]
+
+
+def check_determinism_lint(checks):
+    found = []
+    for d in SIMULATED_DIRS:
+        for name in sorted(os.listdir(os.path.join(REPO, d))):
+            if not name.endswith((".c", ".h")):
+                continue
+            path = os.path.join(d, name)
+            with open(os.path.join(REPO, path), encoding="utf-8", errors="replace") as f:
+                for lineno, line in enumerate(f, 1):
+                    code = line.split("//")[0]
+                    if code.lstrip().startswith(("/*", "*")):
+                        continue
+                    for pattern, what in BANNED_CALLS:
+                        if pattern.search(code):
+                            found.append("%s:%d: %s: %s" % (path, lineno, what, line.strip()))
+    if found:
+        checks.fail("determinism lint", "\n".join(found))
+    else:
+        checks.ok("determinism lint (no clock, rand, real threads or %%p in %s)"
+                  % ", ".join(SIMULATED_DIRS))
+
+
 def check_stress(checks):
     exe = binary("stress", "toy-stress")
     name = "toy-stress (real threads)"
@@ -186,6 +220,7 @@ def cmd_test(args):
     check_unit_tests(checks)
     # The same tests under ThreadSanitizer: it exits 66 on any report, failing the run.
     check_unit_tests(checks, tsan_tests_binary(), "tsan churn-tests")
+    check_determinism_lint(checks)
     check_stress(checks)
     tmp = None
     if args.quick:
