@@ -140,7 +140,9 @@ def parser():
 
     s = sub.add_parser("test", formatter_class=Formatter, help="run all the tests",
                        description="Build what is needed, then run: the unit tests and "
-                       "self-tests (out/tests/churn-tests), the real-threads stress test "
+                       "self-tests (out/tests/churn-tests, then again under ThreadSanitizer: "
+                       "out/tsan/tests/churn-tests), a determinism lint of the simulated code "
+                       "paths, the real-threads stress test "
                        "(out/stress/toy-stress), the fuzzing self-tests (libFuzzer, and AFL++ when "
                        "afl-fuzz is installed, must find %s) and every `churn replay` check. "
                        "Prints one line per check and ends with `N passed, N failed`."
