@@ -167,8 +167,8 @@ static cf_fiber_t *pick(const cf_site_t *site) {
   R.steps_since_progress++;
   uint64_t safety = R.opt->safety_steps ? R.opt->safety_steps : CF_DEFAULT_SAFETY_STEPS;
   uint64_t live = R.opt->liveness_steps ? R.opt->liveness_steps : CF_DEFAULT_LIVENESS_STEPS;
-  if (R.phase == CF_PHASE_SAFETY && R.steps > safety) enter_phase(CF_PHASE_LIVENESS);
   uint64_t max = R.opt->max_steps ? R.opt->max_steps : CF_DEFAULT_MAX_STEPS;
+  if (R.phase == CF_PHASE_SAFETY && R.steps > safety) enter_phase(CF_PHASE_LIVENESS);
   if (R.phase == CF_PHASE_LIVENESS && R.steps_since_progress > live)
     cf_fail("no-progress", "runtime", site,
             "%llu steps in the liveness phase without progress",
@@ -396,9 +396,9 @@ static void finish_run(cf_result_t *res) {
   res->trace_hash = cf_trace_hash();
   res->steps = R.steps;
   res->choice_points = R.choice_points;
+  cf_tsan_ignore_end(); /* while the host is still current: the bracket is counted on it */
   R.active = false;
   R.current = NULL;
-  cf_tsan_ignore_end();
 }
 
 static void target_main_trampoline(void *arg) {
