@@ -26,7 +26,17 @@ if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
   exit 0
 fi
 
-INCLUDES=(-Iharness/runtime -Iharness/kernel -Iharness/toys -Ifuzzers)
+# Every folder under harness/ other than these holds a system copy (or the toys): the program
+# under test, compiled into every fuzzer, test and replay binary.
+NOT_COPIES="runtime kernel real entry bench"
+COPY_DIRS=()
+for d in harness/*/; do
+  d="${d%/}"
+  case " $NOT_COPIES " in *" ${d#harness/} "*) continue ;; esac
+  COPY_DIRS+=("$d")
+done
+INCLUDES=(-Iharness/runtime -Iharness/kernel -Ifuzzers)
+for d in "${COPY_DIRS[@]}"; do INCLUDES+=("-I$d"); done
 WARN=(-Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration)
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 # The fuzz targets, from their registry.
@@ -36,7 +46,7 @@ for f in $(sed -n 's/^CF_TARGET(\([A-Za-z0-9_]*\)).*/\1/p' fuzzers/targets.def);
 # The runtime and the simulated kernel ("core") play the role of the OS; the copies and toys
 # are the program under test. They differ only in TSan builds (see sanitizer_flags).
 core_sources() { ls harness/runtime/*.c harness/kernel/*.c 2>/dev/null; }
-copy_sources() { ls harness/toys/*.c 2>/dev/null; }
+copy_sources() { for d in "${COPY_DIRS[@]}"; do ls "$d"/*.c 2>/dev/null; done; }
 
 # up_to_date OUTPUT: true when OUTPUT exists and is newer than every source and header.
 up_to_date() {
@@ -94,7 +104,7 @@ compile_lib() {
   local dir="$1"; shift
   local core_san=()
   read -r -a core_san <<< "$(core_sanitizer_flags)"
-  compile_objects "$dir" "$CC_LIB" "${BASE[@]}" "${core_san[@]}" "$@" -- $(core_sources)
+  compile_objects "$dir" "$CC_LIB" "${BASE[@]}" "${core_san[@]}" "$@" ${CORE_EXTRA:-} -- $(core_sources)
   LIB_OBJS=("${OBJS[@]}")
   compile_objects "$dir" "$CC_LIB" "${BASE[@]}" "${SAN[@]}" "$@" -- $(copy_sources)
   LIB_OBJS+=("${OBJS[@]}")
@@ -146,7 +156,11 @@ build_libfuzzer() {
   local first="$OUT/libfuzzer/${FUZZERS[0]}"
   if up_to_date "$first"; then step "libfuzzer: up to date"; return; fi
   step "libfuzzer: ${FUZZERS[*]}"
-  CC_LIB="$CC" compile_lib "$OUT/obj/libfuzzer" -fsanitize=fuzzer-no-link
+  # The core keeps edge coverage but not comparison tracing: the scheduler compares fiber
+  # states and decision counters thousands of times per run, and feeding those to libFuzzer's
+  # value profile and CMP tables costs more than it finds. The copies keep both.
+  CORE_EXTRA="-fno-sanitize-coverage=trace-cmp" CC_LIB="$CC" compile_lib "$OUT/obj/libfuzzer" \
+    -fsanitize=fuzzer-no-link
   local objs=("${LIB_OBJS[@]}")
   for fz in "${FUZZERS[@]}"; do
     "$CC" "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer "fuzzers/$fz.c" "${objs[@]}" -o "$OUT/libfuzzer/$fz"

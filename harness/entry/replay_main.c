@@ -86,6 +86,7 @@ static void child_run(const char *path, int runs, int hash_fd, int timeout) {
   int argc = 0;
   char **argv = NULL;
   LLVMFuzzerInitialize(&argc, &argv);
+  cf_note_text = true; /* failure reports show what the copy noted */
   for (int i = 0; i < runs; i++) {
     LLVMFuzzerTestOneInput(data, size);
     uint64_t h = cf_fuzz_last_hash;

@@ -22,6 +22,9 @@ int cf_fuzz_init(const cf_target_t *t) {
   cf_sites_init();
   cf_fiber_prefill_stacks();
   cf_trace_stream = env_flag("CHURN_TRACE");
+  /* Inside an engine's loop nobody reads note text: the crash is replayed for its report. The
+   * replay binary turns it back on after this. */
+  cf_note_text = cf_trace_stream || env_flag("CHURN_NOTES");
   active_target = *t;
   if (env_flag("CHURN_NO_INTERLEAVING_COV")) active_target.options.no_interleaving_cov = true;
   active_target.options.capture = false;

@@ -62,6 +62,10 @@ int cf_fuzz_one(const cf_target_t *t, const uint8_t *data, size_t size);
 extern const cf_target_t *cf_fuzz_target;
 extern uint64_t cf_fuzz_last_hash;
 
+/* Whether cf_note formats its text (default on). Notes are always recorded and hashed the
+ * same way; only their text, which the trace stream and failure reports show, is skipped. */
+extern bool cf_note_text;
+
 /* One entry file for every engine: libFuzzer's and libAFLDriver's main call these, and so
  * does the standalone replay main. */
 #ifndef CF_NO_FUZZ_ENTRY
