@@ -27,6 +27,8 @@ import churn_repro  # noqa: E402
 import churn_test  # noqa: E402
 import churn_triage  # noqa: E402
 
+MINIMIZE_TIME = churn_triage.DEFAULT_MINIMIZE_TIME  # seconds per crash minimized
+
 
 def cmd_bugs(args):
     bugs = load_bugs()
@@ -113,9 +115,9 @@ def parser():
                    help="random seed for the engine (libFuzzer -seed, afl-fuzz -s)")
     s.add_argument("--no-minimize", action="store_true",
                    help="after a crash, only report it: no triage, no minimization")
-    s.add_argument("--minimize-time", type=positive_int, default=churn_triage.DEFAULT_MINIMIZE_TIME,
+    s.add_argument("--minimize-time", type=positive_int, default=MINIMIZE_TIME,
                    metavar="S", help="time limit per minimized signature (default: %d)"
-                   % churn_triage.DEFAULT_MINIMIZE_TIME)
+                   % MINIMIZE_TIME)
     s.set_defaults(func=churn_engines.cmd_fuzz)
 
     add_repro_tool_parsers(sub)
@@ -157,7 +159,9 @@ def parser():
                        "out/tsan/tests/churn-tests), a determinism lint of the simulated code "
                        "paths, the real-threads stress test "
                        "(out/stress/toy-stress), the fuzzing self-tests (libFuzzer, and AFL++ when "
-                       "afl-fuzz is installed, must find %s) and every `churn replay` check. "
+                       "afl-fuzz is installed, must find %s), checks that `churn triage` and "
+                       "`churn repro add` refuse bad input and that `churn explain` reads a repro, "
+                       "and every `churn replay` check. "
                        "Prints one line per check and ends with `N passed, N failed`."
                        % churn_test.SELFTEST_BUG,
                        epilog="exit status 1 on any failure.")
@@ -167,7 +171,7 @@ def parser():
     s.set_defaults(func=churn_test.cmd_test)
 
     s = sub.add_parser("bench", formatter_class=Formatter,
-                       help="runtime micro-benchmarks and libFuzzer exec/s",
+                       help="runtime micro-benchmarks, libFuzzer exec/s, time-to-bug",
                        description="runtime: run out/bench/bench-runtime and show its numbers. "
                        "fuzz: run the libFuzzer binary of --target for --runs inputs over a copy "
                        "of its seed corpus with no toggles and report exec/s (and of "
@@ -249,8 +253,8 @@ def add_repro_tool_parsers(sub):
     s.add_argument("--engine", choices=["libfuzzer", "afl"], default=None,
                    help="minimizer (default: afl-tmin for AFL++ crash names id:.../afl-..., "
                    "else libFuzzer)")
-    s.add_argument("--time", type=positive_int, default=churn_triage.DEFAULT_MINIMIZE_TIME, metavar="S",
-                   help="time limit in seconds (default: %d)" % churn_triage.DEFAULT_MINIMIZE_TIME)
+    s.add_argument("--time", type=positive_int, default=MINIMIZE_TIME, metavar="S",
+                   help="time limit in seconds (default: %d)" % MINIMIZE_TIME)
     s.add_argument("--runs", type=positive_int, default=churn_triage.DEFAULT_MINIMIZE_RUNS,
                    metavar="N", help="libFuzzer -runs per minimization step (default: %d)"
                    % churn_triage.DEFAULT_MINIMIZE_RUNS)

@@ -9,12 +9,14 @@ import os
 import re
 import shutil
 import tempfile
+import textwrap
 import time
 
 from churn_common import (EXIT_ENV, EXIT_OK, ChurnError, binary, check_target, ensure_built,
                           ensure_tools, fmt_secs, note, out_dir, parse_bug_ids, rel, say, table,
                           warn)
-from churn_engines import afl_crash_files, prepare_work_corpus, run_afl, run_libfuzzer, signature_of
+from churn_engines import (afl_crash_files, afl_env, prepare_work_corpus, run_afl, run_libfuzzer,
+                           signature_of)
 
 DEFAULT_RUNS = 5
 DEFAULT_LIMIT = 300  # seconds per run
@@ -25,13 +27,14 @@ DEFAULT_BUGS = {
     "fuzz_tls_intern": "tls-27838-resurrect",
     "fuzz_epoll_shim": "epoll-73-transient-dup,epoll-73-no-generation",
 }
-EPILOG = ("time-to-bug (WHAT is a fuzz target): for each toggle in --bugs (default: the target's "
+EPILOG = textwrap.fill("time-to-bug (WHAT is a fuzz target): for each toggle in --bugs (default: the target's "
           "entry in churn_bench.DEFAULT_BUGS) and each engine, --runs runs with seeds 1..N, each "
           "from a scratch copy of corpus/FUZZER/, stopping at the first crash or at --limit "
           "seconds. Reports per run the wall seconds from engine start to the first crash file, "
           "the execs at that point and the crash's replayed signature, then the median and the "
-          "maximum; runs that hit the limit show as >LIMIT and make the median a lower bound.\n"
-          "exit status 0 when the measurement ran (whatever it found), 2 on setup errors.")
+          "maximum; runs that hit the limit show as >LIMIT and make the median a lower bound.",
+                       90) + ("\nexit status 0 when the measurement ran (whatever it found), 2 on "
+                              "setup errors.")
 
 
 class BenchRun:
@@ -57,7 +60,10 @@ def _shown_command(cmd, bugs):
     """The command as one could paste it: CHURN_BUGS first, repo paths relative."""
     if not cmd:
         return "?"
-    words = [rel(w) if os.path.isabs(w) and os.path.exists(w) else w for w in cmd.split(" ")]
+    words = []
+    for w in cmd.split(" "):
+        flag, eq, value = w.rpartition("=") if w.startswith("-") else ("", "", w)
+        words.append(flag + eq + (rel(value) if os.path.isabs(value) else value))
     return "CHURN_BUGS=%s %s" % (",".join(bugs), " ".join(words))
 
 
@@ -105,7 +111,8 @@ def _bench_afl(target, bugs, seed, limit, scratch):
     t0 = time.time()
     res = run_afl(binary("afl", target), corpus, afl_out, env, limit, until_crash=True, seed=seed,
                   log_path=log, label="AFL++ seed %d" % seed)
-    run.command = "AFL_BENCH_UNTIL_CRASH=1 " + _shown_command(_first_line_command(log), bugs)
+    run.command = " ".join("%s=%s" % kv for kv in sorted(afl_env({}, True).items())) + " " + \
+        _shown_command(_first_line_command(log), bugs)
     crashes = afl_crash_files(afl_out)
     if crashes:
         first = min(crashes, key=lambda p: os.stat(p).st_mtime)
@@ -135,8 +142,8 @@ def _report(engine, bugs, runs, limit):
         rows.append([str(i), str(r.seed), secs, "-" if r.execs is None else str(r.execs),
                      r.signature or ("-" if not r.error else r.error.splitlines()[0][:60])])
     say("")
-    say("time-to-bug: %s, CHURN_BUGS=%s, %d runs, limit %ds"
-        % (engine, ",".join(bugs), len(runs), limit))
+    say("time-to-bug: %s, CHURN_BUGS=%s, %d run%s, limit %ds"
+        % (engine, ",".join(bugs), len(runs), "" if len(runs) == 1 else "s", limit))
     say(table(rows, ["run", "seed", "seconds", "execs", "signature"]))
     measured = [r for r in runs if not r.error]
     if not measured:
@@ -204,7 +211,8 @@ def cmd_bench_bugs(args):
     for engine, bugs, runs in results:
         _report(engine, bugs, runs, args.limit)
     say("")
-    say("commands (each from a scratch copy of corpus/%s/):" % target)
+    say("commands (each run in its own scratch folder under %s, holding a copy of corpus/%s/; "
+        "removed afterwards):" % (rel(work), target))
     for engine, bugs, runs in results:
         for r in runs:
             say("  " + (r.command or "?"))

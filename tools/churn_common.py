@@ -529,8 +529,11 @@ class CrashContext:
         self.target_from, self.bugs_from, self.meta = target_from, bugs_from, meta or {}
 
     def describe(self):
-        return "target %s (%s), toggles %s (%s)" % (
-            self.target, self.target_from, ",".join(self.bugs) or "none", self.bugs_from)
+        toggles = ",".join(self.bugs) or "none"
+        if self.target_from == self.bugs_from:
+            return "target %s, toggles %s (%s)" % (self.target, toggles, self.bugs_from)
+        return "target %s (%s), toggles %s (%s)" % (self.target, self.target_from, toggles,
+                                                    self.bugs_from)
 
 
 def resolve_context(path, target=None, bugs_spec=None):

@@ -237,7 +237,8 @@ def cmd_explain(args):
     say("explain   %s (%d B): %s" % (rel(ctx.path), len(data), ctx.describe()))
     say("schedule  %s" % describe_header(data))
     if stats["workload"]:
-        say("workload  %s (value/range of each cf_workload call; '-': stream exhausted)" % " ".join(stats["workload"]))
+        say("workload  %s (value/range of each cf_workload call; '-': stream exhausted)"
+            % " ".join(stats["workload"]))
     say("fibers    %s" % ", ".join("%d %s" % (f, n) for f, n in sorted(names.items())))
     say("legend    'at L': reached the yield point L; decision 'F (n)': the schedule picked F "
         "of n runnable fibers; '!': a preemption")

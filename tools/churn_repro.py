@@ -53,7 +53,8 @@ def write_index(root, fuzzer, entries):
     path = _index_path(root, fuzzer)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"repros": entries}, f, indent=2, ensure_ascii=False)  # as committed: no final newline
+        # the committed format: two-space indent, no final newline
+        json.dump({"repros": entries}, f, indent=2, ensure_ascii=False)
     os.replace(tmp, path)
 
 
@@ -90,9 +91,11 @@ def _default_note(meta, found_by):
             found_by, ", seed %s" % meta["seed"] if meta.get("seed") is not None else "",
             meta["time_to_find"]))
     if meta.get("minimized_by"):
-        parts.append("minimized with %s from %s bytes" % (
-            "afl-tmin" if meta["minimized_by"] == "afl" else "-minimize_crash=1",
-            meta.get("original_size", "?")))
+        how = "afl-tmin" if meta["minimized_by"] == "afl" else "-minimize_crash=1"
+        if meta.get("size") is not None and meta.get("size") == meta.get("original_size"):
+            parts.append("%s found nothing smaller with the same signature" % how)
+        else:
+            parts.append("minimized with %s from %s bytes" % (how, meta.get("original_size", "?")))
     return ", ".join(parts) or "added with churn repro add"
 
 
@@ -145,7 +148,10 @@ def cmd_repro_add(args):
     say("")
     say("== churn repro add ==")
     say("repro     %s (%d B)" % (rel(dest), entry["size"]))
-    say("signature %s (trace hash %s, same over %d runs)" % (sig, trace_hash, VERIFY_RUNS))
+    if trace_hash and trace_hash.strip("0"):
+        say("signature %s (trace hash %s, same over %d runs)" % (sig, trace_hash, VERIFY_RUNS))
+    else:  # sanitizer reports come without the runtime's hash at the failure
+        say("signature %s (same over %d runs)" % (sig, VERIFY_RUNS))
     say("toggles   %s; passes %dx with CHURN_BUGS empty" % (",".join(ctx.bugs), VERIFY_RUNS))
     say("index     %s (%s entry)" % (rel(_index_path(root, ctx.target)),
                                      "replaced its" if replaced else "added an"))

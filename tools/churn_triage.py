@@ -116,7 +116,7 @@ def triage_files(files, target=None, bugs_spec=None):
     return tri
 
 
-def print_triage(tri):
+def print_triage(tri, list_duplicates=True):
     rows = []
     for (tgt, bugs, sig), paths in sorted(tri.groups.items(), key=lambda kv: -len(kv[1])):
         rows.append([sig, str(len(paths)), rel(paths[0]), "%d B" % os.path.getsize(paths[0]),
@@ -124,7 +124,9 @@ def print_triage(tri):
     if rows:
         say(table(rows, ["signature", "count", "smallest file", "size", "toggles"]))
     dups = [(p, paths[0]) for paths in tri.groups.values() for p in paths[1:]]
-    if dups:
+    if dups and not list_duplicates:
+        say("%s of these (same signature, not the smallest)" % _plural(len(dups), "duplicate"))
+    elif dups:
         say("")
         say("duplicates (same signature as a smaller file):")
         for p, keep in sorted(dups):
@@ -233,7 +235,7 @@ def _minimize_libfuzzer(m, work, deadline, runs, progress):
         rdir = os.path.join(work, "round-%d" % rnd)
         os.makedirs(rdir)
         cmd = [exe, "-minimize_crash=1", "-runs=%d" % runs, "-seed=%d" % rnd,
-               "-artifact_prefix=" + rdir + "/", "-timeout=25", "-rss_limit_mb=2560", m.best]
+               "-artifact_prefix=" + rel(rdir) + "/", "-timeout=25", "-rss_limit_mb=2560", m.best]
         progress("libFuzzer round %d from %d B (%s left): %s" % (
             rnd, m.best_size, fmt_secs(left), " ".join([rel(exe)] + cmd[1:-1] + [rel(m.best)])))
         _, timed_out = _run_bounded(cmd, env, os.path.join(work, "round-%d.log" % rnd), left)
@@ -290,6 +292,14 @@ def minimize_file(ctx, engine=None, time_s=DEFAULT_MINIMIZE_TIME, runs=DEFAULT_M
         _minimize_libfuzzer(m, work, deadline, runs, progress)
     else:
         _minimize_afl(m, work, deadline, progress)
+        if m.best_size == m.original_size and deadline - time.time() >= 5:
+            # inputs do not depend on the engine; libFuzzer keeps every intermediate step, so
+            # it often finds a smaller input where afl-tmin's one answer drifted to another bug
+            progress("afl-tmin gave nothing smaller with the same signature; trying libFuzzer's "
+                     "minimizer")
+            _minimize_libfuzzer(m, work, deadline, runs, progress)
+            if m.best_size < m.original_size:
+                engine = "libfuzzer"
     dest_dir = minimized_dir(ctx.target)
     os.makedirs(dest_dir, exist_ok=True)
     stem = base[:-4] if base.endswith("-min") else base
@@ -301,7 +311,8 @@ def minimize_file(ctx, engine=None, time_s=DEFAULT_MINIMIZE_TIME, runs=DEFAULT_M
     meta.update(target=ctx.target, bugs=ctx.bugs, signature=sig, file=os.path.basename(m.output),
                 minimized_from=rel(ctx.path), original_size=m.original_size,
                 minimized_by=engine, size=m.best_size)
-    meta.setdefault("engine", "afl" if looks_like_afl_crash(ctx.path) else None)
+    if not meta.get("engine") and looks_like_afl_crash(ctx.path):
+        meta["engine"] = "afl"
     write_sidecar(m.output, meta)
     shutil.rmtree(work, ignore_errors=True)
     return m
@@ -347,7 +358,7 @@ def suggested_name(bugs, signature, several=False):
     """A repro name: the toggle id, plus the oracle when one run found several signatures."""
     base = "-".join(bugs) if bugs else "repro"
     if several or not bugs:
-        base += "-" + signature.split("@")[0].split(":")[-1]
+        base += "-" + signature.replace("@", "-at-")
     return sanitize_name(base)
 
 
@@ -360,12 +371,12 @@ def after_fuzz(target, engine, bugs, crashes, time_s):
     say("")
     say("== triage ==")
     tri = triage_files(crashes, target, ",".join(bugs))
-    print_triage(tri)
+    print_triage(tri, list_duplicates=False)
     if not tri.groups:
         say("nothing to minimize: no crash reproduces on replay")
         return
     several = len(tri.groups) > 1
-    commands = []
+    commands, names = [], set()
     for (tgt, gbugs, sig), keep in tri.smallest():
         say("")
         say("== minimize %s (%s) ==" % (sig, rel(keep)))
@@ -377,7 +388,12 @@ def after_fuzz(target, engine, bugs, crashes, time_s):
             warn(str(e))
             continue
         print_minimized(m)
-        commands.append(repro_add_command(m, suggested_name(list(gbugs), sig, several)))
+        name = base = suggested_name(list(gbugs), sig, several)
+        n = 2
+        while name in names:
+            name, n = "%s-%d" % (base, n), n + 1
+        names.add(name)
+        commands.append(repro_add_command(m, name))
     if commands:
         say("")
         say("to commit %s:" % ("it" if len(commands) == 1 else "them"))
