@@ -25,6 +25,7 @@ NO_TIMEOUT = 2 ** 64 - 1  # a block's timeout of -1, printed unsigned
 MAX_ROWS = 300  # without --full, longer timelines keep their start and their end
 HEAD_ROWS = 80
 KEEP_EDGE = 2  # rows kept at each end of a collapsed run
+MIN_FOLD = 4  # fewer rows than this in the middle are shown, not folded
 MIN_COL = 12
 
 
@@ -156,7 +157,7 @@ def collapse(rows):
         j = i
         while j < len(rows) and rows[j].plain and rows[j].fiber == rows[i].fiber:
             j += 1
-        if j - i > 2 * KEEP_EDGE + 1:
+        if j - i >= 2 * KEEP_EDGE + MIN_FOLD:
             middle = rows[i + KEEP_EDGE:j - KEEP_EDGE]
             labels = list(dict.fromkeys(r.text[3:] for r in middle))
             shown = ", ".join(labels[:3]) + (", ..." if len(labels) > 3 else "")
@@ -183,7 +184,8 @@ def render(rows, names, width):
     fibers = sorted(f for f in names if any(r.fiber == f for r in rows))
     if any(r.fiber == -1 for r in rows):
         fibers = [-1] + fibers
-        names = dict(names, **{-1: "runtime"})
+        names = dict(names)
+        names[-1] = "runtime"  # the run's own context: quiescence checks run there
     dec_w = max([len("decision")] + [len(r.decision) for r in rows])
     dec_w = min(dec_w, 22)
     fixed = 6 + 2 + dec_w + 2
