@@ -63,7 +63,9 @@ def _shown_command(cmd, bugs):
     words = []
     for w in cmd.split(" "):
         flag, eq, value = w.rpartition("=") if w.startswith("-") else ("", "", w)
-        words.append(flag + eq + (rel(value) if os.path.isabs(value) else value))
+        shown = rel(value) + ("/" if value.endswith("/") else "") if os.path.isabs(value) \
+            else value  # libFuzzer's -artifact_prefix needs its trailing slash
+        words.append(flag + eq + shown)
     return "CHURN_BUGS=%s %s" % (",".join(bugs), " ".join(words))
 
 
@@ -128,6 +130,10 @@ def _bench_afl(target, bugs, seed, limit, scratch):
     return run
 
 
+def _secs(s):
+    return "%.2f" % s if s < 10 else "%.1f" % s
+
+
 def _median(values):
     v = sorted(values)
     n = len(v)
@@ -138,7 +144,7 @@ def _report(engine, bugs, runs, limit):
     rows = []
     for i, r in enumerate(runs, 1):
         secs = ("error" if r.error else ">%d" % limit if r.seconds is None
-                else "%.1f" % r.seconds)
+                else _secs(r.seconds))
         rows.append([str(i), str(r.seed), secs, "-" if r.execs is None else str(r.execs),
                      r.signature or ("-" if not r.error else r.error.splitlines()[0][:60])])
     say("")
@@ -152,8 +158,8 @@ def _report(engine, bugs, runs, limit):
     censored = [r for r in measured if r.seconds is None]
     secs = [limit if r.seconds is None else r.seconds for r in measured]
     med = _median(secs)
-    med_s = (">%d" % limit) if med >= limit and censored else "%.1f" % med
-    max_s = (">%d" % limit) if censored else "%.1f" % max(secs)
+    med_s = (">%d" % limit) if med >= limit and censored else _secs(med)
+    max_s = (">%d" % limit) if censored else _secs(max(secs))
     say("median %ss, max %ss%s" % (med_s, max_s, (
         "  (lower bound: %d of %d runs hit the %ds limit and count as %ds)"
         % (len(censored), len(measured), limit, limit)) if censored else ""))
@@ -202,8 +208,8 @@ def cmd_bench_bugs(args):
                     errors += 1
                     warn("%s seed %d: %s" % (engine, seed, r.error))
                 note("  -> %s" % ("error" if r.error else "no crash within %ds" % args.limit
-                                   if r.seconds is None else "%s after %.1fs, %s execs"
-                                   % (r.signature, r.seconds, r.execs)))
+                                   if r.seconds is None else "%s after %ss, %s execs"
+                                   % (r.signature, _secs(r.seconds), r.execs)))
                 runs.append(r)
             results.append((engine, [bug], runs))
     say("")
