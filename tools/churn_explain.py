@@ -145,6 +145,7 @@ def build_rows(events, names):
             text = "%s %s %d %d" % (e.kind, e.label, e.a, e.b)
         rows.append(Row(e.step, e.fiber, text, pending, plain))
         pending = ""
+    stats["pending"] = pending  # a decision no event followed (the run crashed right after)
     return rows, stats
 
 
@@ -232,6 +233,14 @@ def cmd_explain(args):
                          % (rel(ctx.path), rel(binary("replay", ctx.target))))
     names = fiber_names(events)
     rows, stats = build_rows(events, names)
+    failed = bool(re.search(r"^FAIL ", stdout, re.M))
+    if failed and not any(e.kind == "fail" for e in events):
+        # a sanitizer (or a signal) ended the run inside the last fiber to run, between two
+        # trace events: mark where, the report follows the timeline
+        last = events[-1]
+        running = last.a if last.kind == "pick" else last.fiber
+        rows.append(Row(last.step, running, "CRASH: see the report below",
+                        stats["pending"]))
     if not args.full:
         rows = collapse(rows)
     with open(ctx.path, "rb") as f:
@@ -254,7 +263,7 @@ def cmd_explain(args):
                or ln.startswith("SUMMARY: ") or "runtime error:" in ln]
     hashes = re.findall(r"^HASH \S+ ([0-9a-f]+)$", stdout, re.M)
     at_failure = [ln for ln in other if ln.startswith("churnfuzz: trace hash ")]
-    if not re.search(r"^FAIL ", stdout, re.M):
+    if not failed:
         say("passed (trace hash %s, CHURN_BUGS=%s)"
             % (hashes[0] if hashes else "?", ",".join(ctx.bugs) or "''"))
         return EXIT_OK

@@ -371,6 +371,8 @@ def after_fuzz(target, engine, bugs, crashes, time_s):
     say("")
     say("== triage ==")
     tri = triage_files(crashes, target, ",".join(bugs))
+    for ctx in tri.contexts.values():
+        ctx.target_from = ctx.bugs_from = "this run"
     print_triage(tri, list_duplicates=False)
     if not tri.groups:
         say("nothing to minimize: no crash reproduces on replay")
