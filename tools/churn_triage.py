@@ -164,8 +164,10 @@ def cmd_triage(args):
     say("%s: %s, %s, %s" % (rel(d), _plural(len(files), "file"),
                             _plural(len(tri.groups), "signature"),
                             "%d not reproducible" % len(tri.not_reproducible)))
+    flags = "".join([" --target %s" % args.target if args.target else "",
+                     " --bugs '%s'" % args.bugs if args.bugs is not None else ""])
     for (tgt, bugs, sig), keep in tri.smallest():
-        say("next: ./churn minimize %s" % rel(keep))
+        say("next: ./churn minimize %s%s" % (rel(keep), flags))
     return EXIT_OK
 
 
