@@ -27,14 +27,14 @@ DEFAULT_BUGS = {
     "fuzz_tls_intern": "tls-27838-resurrect",
     "fuzz_epoll_shim": "epoll-73-transient-dup,epoll-73-no-generation",
 }
-EPILOG = textwrap.fill("time-to-bug (WHAT is a fuzz target): for each toggle in --bugs (default: the target's "
-          "entry in churn_bench.DEFAULT_BUGS) and each engine, --runs runs with seeds 1..N, each "
-          "from a scratch copy of corpus/FUZZER/, stopping at the first crash or at --limit "
-          "seconds. Reports per run the wall seconds from engine start to the first crash file, "
-          "the execs at that point and the crash's replayed signature, then the median and the "
-          "maximum; runs that hit the limit show as >LIMIT and make the median a lower bound.",
-                       90) + ("\nexit status 0 when the measurement ran (whatever it found), 2 on "
-                              "setup errors.")
+EPILOG = textwrap.fill(
+    "time-to-bug (WHAT is a fuzz target): for each toggle in --bugs (default: the target's "
+    "entry in churn_bench.DEFAULT_BUGS) and each engine, --runs runs with seeds 1..N, each from "
+    "a scratch copy of corpus/FUZZER/, stopping at the first crash or at --limit seconds. "
+    "Reports per run the wall seconds from engine start to the first crash file, the execs at "
+    "that point and the crash's replayed signature, then the median and the maximum; runs that "
+    "hit the limit show as >LIMIT and make the median a lower bound.", 90) + (
+    "\nexit status 0 when the measurement ran (whatever it found), 2 on setup errors.")
 
 
 class BenchRun:

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-from churn_common import (EXIT_ENV, EXIT_FAIL, EXIT_OK, REPO, ChurnError, binary, crash_dir,
+from churn_common import (EXIT_ENV, EXIT_FAIL, EXIT_OK, REPO, ChurnError, binary,
                           ensure_built, ensure_tools, fmt_secs, input_files, last_fuzz_path,
                           looks_like_afl_crash, minimized_dir, note, out_dir, read_sidecar, rel,
                           resolve_context, sanitize_name, say, table, warn, write_json,
