@@ -19,9 +19,15 @@ DEFAULT_REPEAT = 10  # replays per file in `churn replay` / `churn test`
 
 from churn_common import (BUGS_DEF, EXIT_ENV, EXIT_OK, ChurnError, fuzzer_names,  # noqa: E402
                           load_bugs, rel, run_build, say, table)
+import churn_bench  # noqa: E402
 import churn_engines  # noqa: E402
+import churn_explain  # noqa: E402
 import churn_replay  # noqa: E402
+import churn_repro  # noqa: E402
 import churn_test  # noqa: E402
+import churn_triage  # noqa: E402
+
+MINIMIZE_TIME = churn_triage.DEFAULT_MINIMIZE_TIME  # seconds per crash minimized
 
 
 def cmd_bugs(args):
@@ -66,8 +72,10 @@ def parser():
     targets = ", ".join(fuzzer_names()) or "none yet"
     p = argparse.ArgumentParser(
         prog="churn", formatter_class=Formatter,
-        description="churnfuzz command line: build the fuzzers, fuzz a target, replay the corpus "
-                    "and repros as tests, list the bug toggles, run the whole test suite.",
+        description="churnfuzz command line: build the fuzzers, fuzz a target, triage and "
+                    "minimize its crashes, commit them as repros, explain a run as a timeline, "
+                    "replay the corpus and repros as tests, list the bug toggles, run the whole "
+                    "test suite, measure speed and time-to-bug.",
         epilog="exit codes: 0 ok, 1 a check failed or a crash was found, 2 usage or environment "
                "error.\nrun `churn COMMAND --help` for each command's options.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -105,7 +113,14 @@ def parser():
                    help="parallel fuzzing processes (libFuzzer -fork=N; AFL++ N -S instances)")
     s.add_argument("--seed", type=int, default=None, metavar="N",
                    help="random seed for the engine (libFuzzer -seed, afl-fuzz -s)")
+    s.add_argument("--no-minimize", action="store_true",
+                   help="after a crash, only report it: no triage, no minimization")
+    s.add_argument("--minimize-time", type=positive_int, default=MINIMIZE_TIME,
+                   metavar="S", help="time limit per minimized signature (default: %d)"
+                   % MINIMIZE_TIME)
     s.set_defaults(func=churn_engines.cmd_fuzz)
+
+    add_repro_tool_parsers(sub)
 
     s = sub.add_parser("replay", formatter_class=Formatter,
                        help="replay corpus and repro files as tests",
@@ -144,7 +159,9 @@ def parser():
                        "out/tsan/tests/churn-tests), a determinism lint of the simulated code "
                        "paths, the real-threads stress test "
                        "(out/stress/toy-stress), the fuzzing self-tests (libFuzzer, and AFL++ when "
-                       "afl-fuzz is installed, must find %s) and every `churn replay` check. "
+                       "afl-fuzz is installed, must find %s), checks that `churn triage` and "
+                       "`churn repro add` refuse bad input and that `churn explain` reads a repro, "
+                       "and every `churn replay` check. "
                        "Prints one line per check and ends with `N passed, N failed`."
                        % churn_test.SELFTEST_BUG,
                        epilog="exit status 1 on any failure.")
@@ -154,24 +171,148 @@ def parser():
     s.set_defaults(func=churn_test.cmd_test)
 
     s = sub.add_parser("bench", formatter_class=Formatter,
-                       help="runtime micro-benchmarks and libFuzzer exec/s",
+                       help="runtime micro-benchmarks, libFuzzer exec/s, time-to-bug",
                        description="runtime: run out/bench/bench-runtime and show its numbers. "
                        "fuzz: run the libFuzzer binary of --target for --runs inputs over a copy "
                        "of its seed corpus with no toggles and report exec/s (and of "
                        "out/bench/fuzz-bench-minimal, the runtime alone, when it was built). "
                        "coverage: the same libFuzzer runs (3 seeds) with the interleaving "
                        "features on and off (CHURN_NO_INTERLEAVING_COV=1), showing the coverage "
-                       "and features they add over plain edge coverage. Default: all three.")
-    s.add_argument("what", nargs="?", choices=["runtime", "fuzz", "coverage", "all"],
-                   default="all", help="which benchmark (default: all)")
+                       "and features they add over plain edge coverage. Default: all three. "
+                       "FUZZER (a fuzz target's name): time-to-bug, see below.",
+                       epilog=churn_bench.EPILOG)
+    s.add_argument("what", nargs="?", choices=["runtime", "fuzz", "coverage", "all"]
+                   + fuzzer_names(), default="all", metavar="WHAT",
+                   help="runtime, fuzz, coverage, all (default), or a fuzz target for "
+                   "time-to-bug")
     s.add_argument("--target", default=DEFAULT_TARGET, metavar="FUZZER",
                    help="fuzzer for the exec/s measurement (default: %s)" % DEFAULT_TARGET)
-    s.add_argument("--runs", type=positive_int, default=200000, metavar="N",
-                   help="libFuzzer -runs (default: 200000)")
-    s.set_defaults(func=churn_test.cmd_bench)
+    s.add_argument("--runs", type=positive_int, default=None, metavar="N",
+                   help="fuzz/coverage: libFuzzer -runs (default: 200000); time-to-bug: runs "
+                   "per engine, seeds 1..N (default: %d)" % churn_bench.DEFAULT_RUNS)
+    s.add_argument("--bugs", default=None, metavar="IDS",
+                   help="time-to-bug: toggles, each benched on its own (default: the target's "
+                   "entry in the tool's table)")
+    s.add_argument("--engine", choices=["libfuzzer", "afl", "both"], default="both",
+                   help="time-to-bug: engine(s), sequential, one core each (default: both)")
+    s.add_argument("--limit", type=positive_int, default=churn_bench.DEFAULT_LIMIT, metavar="S",
+                   help="time-to-bug: per-run time limit in seconds (default: %d)"
+                   % churn_bench.DEFAULT_LIMIT)
+    s.set_defaults(func=dispatch_bench)
     for q in [p] + list(sub.choices.values()):
         q.description = textwrap.fill(q.description, 90)
     return p
+
+
+def dispatch_bench(args):
+    if args.what in fuzzer_names():
+        return churn_bench.cmd_bench_bugs(args)
+    if args.runs is None:
+        args.runs = 200000
+    return churn_test.cmd_bench(args)
+
+
+def add_repro_tool_parsers(sub):
+    """triage, minimize, repro, explain: from a crash to a committed, understood repro."""
+    ctx_help = ("The target and toggles come from --target/--bugs, else from the file's sidecar "
+                "(.NAME.json, written by churn fuzz and churn minimize), else from where it lies "
+                "(repros/F/ uses the index, corpus/F/ no toggles, out/crashes/F/ the last "
+                "`churn fuzz F`).")
+
+    def ctx_args(s):
+        s.add_argument("--target", default=None, metavar="FUZZER",
+                       help="fuzz target (default: inferred, see above)")
+        s.add_argument("--bugs", default=None, metavar="IDS",
+                       help="toggles to replay with, comma-separated ('' for none; default: "
+                       "inferred)")
+
+    s = sub.add_parser("triage", formatter_class=Formatter, help="group crashes by signature",
+                       description="Replay every crash file in DIR (recursively; sidecars, "
+                       ".log and .json files aside) with its toggles, group them by signature and "
+                       "keep the smallest of each group; the others are listed as duplicates, "
+                       "files that pass on replay as not reproducible. " + ctx_help,
+                       epilog="exit status 0 when every file was replayed, 2 on usage errors "
+                       "(no such DIR, no files, unknown toggles).")
+    s.add_argument("dir", metavar="DIR", help="folder of crash files (or one file)")
+    ctx_args(s)
+    s.add_argument("--delete-duplicates", action="store_true",
+                   help="delete every duplicate (and its sidecar), keeping the smallest file")
+    s.set_defaults(func=churn_triage.cmd_triage)
+
+    s = sub.add_parser("minimize", formatter_class=Formatter,
+                       help="shrink a crash, keeping its signature",
+                       description="Shrink a crash input with libFuzzer (-minimize_crash=1, "
+                       "every intermediate step kept as a candidate) or afl-tmin, then replay "
+                       "each candidate with out/replay/FUZZER: only candidates that fail with the "
+                       "original's signature count, and the smallest wins. The result goes to "
+                       "out/minimized/FUZZER/NAME-min with a sidecar. " + ctx_help,
+                       epilog="exit status 0 when done (even if nothing smaller was found), 1 when "
+                       "FILE does not fail on replay, 2 on usage or environment errors.")
+    s.add_argument("file", metavar="FILE", help="the crash input")
+    ctx_args(s)
+    s.add_argument("--engine", choices=["libfuzzer", "afl"], default=None,
+                   help="minimizer (default: afl-tmin for AFL++ crash names id:.../afl-..., "
+                   "else libFuzzer)")
+    s.add_argument("--time", type=positive_int, default=MINIMIZE_TIME, metavar="S",
+                   help="time limit in seconds (default: %d)" % MINIMIZE_TIME)
+    s.add_argument("--runs", type=positive_int, default=churn_triage.DEFAULT_MINIMIZE_RUNS,
+                   metavar="N", help="libFuzzer -runs per minimization step (default: %d)"
+                   % churn_triage.DEFAULT_MINIMIZE_RUNS)
+    s.set_defaults(func=churn_triage.cmd_minimize)
+
+    s = sub.add_parser("repro", formatter_class=Formatter, help="commit or list repros",
+                       description="add: verify a crash and commit it as a repro. list: print the "
+                       "repro index.")
+    rsub = s.add_subparsers(dest="repro_command", metavar="add|list")
+    rsub.required = True
+    a = rsub.add_parser("add", formatter_class=Formatter, help="verify and commit a repro",
+                        description="Verify FILE: with its toggles it must fail %d times with "
+                        "the same signature and trace hash, and with CHURN_BUGS empty pass %d "
+                        "times; otherwise it is refused with the reason. Then copy it to "
+                        "repros/FUZZER/NAME-<first 12 hex of its sha1> and add (or replace) its "
+                        "entry in repros/FUZZER/index.json. " % (churn_repro.VERIFY_RUNS,
+                                                                 churn_repro.VERIFY_RUNS)
+                        + ctx_help,
+                        epilog="exit status 0 when committed, 1 when refused, 2 on usage errors.")
+    a.add_argument("file", metavar="FILE", help="the (minimized) crash input")
+    a.add_argument("--name", required=True, help="repro name, e.g. the toggle id (letters, "
+                   "digits, '.', '_', '-'; anything else becomes '-')")
+    ctx_args(a)
+    a.add_argument("--upstream", default=None, metavar="REF",
+                   help="upstream reference (default: the toggles' upstream column in bugs.def)")
+    a.add_argument("--found-by", choices=["libfuzzer", "afl"], default=None,
+                   help="engine that found it (default: from the sidecar)")
+    a.add_argument("--note", default=None, metavar="TEXT",
+                   help="how it was found and minimized (default: from the sidecar)")
+    a.add_argument("--repros-dir", default=None, metavar="DIR",
+                   help="write into DIR/FUZZER/ instead of repros/FUZZER/ (to try it out)")
+    a.set_defaults(func=churn_repro.cmd_repro)
+    ls = rsub.add_parser("list", formatter_class=Formatter, help="print the repro index",
+                         description="Print every repro of TARGET (default: all targets) as a "
+                         "table: file, toggles, signature, size, engine, upstream reference.")
+    ls.add_argument("target", nargs="?", default=None, metavar="TARGET")
+    ls.add_argument("--repros-dir", default=None, metavar="DIR",
+                    help="read DIR/FUZZER/index.json instead of repros/")
+    ls.set_defaults(func=churn_repro.cmd_repro)
+
+    s = sub.add_parser("explain", formatter_class=Formatter,
+                       help="show one run as a per-thread timeline",
+                       description="Replay FILE once with CHURN_TRACE=1 and print a timeline: "
+                       "one column per fiber, named by its thread, one row per event in step "
+                       "order (yield points reached, spawns, blocks, wake-ups, copy-level notes), "
+                       "with the fiber the schedule picked at each choice point. Runs of steps in "
+                       "which one fiber just went on alone are collapsed. Ends with the failing "
+                       "check line and the signature, or with 'passed'. " + ctx_help,
+                       epilog="exit status 0 when the input passes, 1 when it fails, 2 on "
+                       "usage or environment errors.")
+    s.add_argument("file", metavar="FILE", help="the input to explain")
+    ctx_args(s)
+    s.add_argument("--full", action="store_true", help="show every event: no collapsing")
+    s.add_argument("--width", type=positive_int, default=None, metavar="N",
+                   help="output width in columns (default: the terminal's, else 120)")
+    s.add_argument("--timeout", type=positive_int, default=60, metavar="S",
+                   help="replay time limit in seconds (default: 60)")
+    s.set_defaults(func=churn_explain.cmd_explain)
 
 
 def main(argv=None):
@@ -180,7 +321,7 @@ def main(argv=None):
     if not getattr(args, "func", None):
         p.print_help()
         return EXIT_ENV
-    if getattr(args, "target", None) and args.command == "bench" and args.what != "runtime":
+    if args.command == "bench" and args.what in ("fuzz", "coverage", "all"):
         if args.target not in fuzzer_names():
             p.error("--target: unknown fuzzer %r (not in fuzzers/targets.def)"
                     % args.target)

@@ -3,6 +3,8 @@
 Python 3 standard library only.
 """
 
+import hashlib
+import json
 import os
 import platform
 import re
@@ -430,3 +432,157 @@ def bugs_env(ids):
     env = dict(os.environ)
     env["CHURN_BUGS"] = ",".join(ids)
     return env
+
+
+# ---------------------------------------------------------------------------------------------
+# crash metadata: which target and toggles a file belongs to
+
+
+def sha1_file(path):
+    with open(path, "rb") as f:
+        return hashlib.sha1(f.read()).hexdigest()
+
+
+def sidecar_path(path):
+    """Metadata of a saved crash sits next to it as a dotfile (.<name>.json), which the replay
+    binary and input_files() skip, so a crash folder still replays as a folder of inputs."""
+    d, name = os.path.split(os.path.abspath(path))
+    return os.path.join(d, "." + name + ".json")
+
+
+def read_json(path):
+    """A JSON file as an object, or None when it is missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json(path, data):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def read_sidecar(path):
+    return read_json(sidecar_path(path))
+
+
+def write_sidecar(path, meta):
+    write_json(sidecar_path(path), meta)
+
+
+def crash_dir(target):
+    return os.path.join(out_dir(), "crashes", target)
+
+
+def minimized_dir(target):
+    return os.path.join(out_dir(), "minimized", target)
+
+
+def last_fuzz_path(target):
+    """What the last `churn fuzz TARGET` ran with (target, toggles, engine, seed)."""
+    return os.path.join(crash_dir(target), ".last-fuzz.json")
+
+
+def looks_like_afl_crash(path):
+    name = os.path.basename(path)
+    return name.startswith(("id:", "afl-", "id-"))
+
+
+def fuzzer_from_path(path):
+    """The fuzzer a path belongs to by where it lies: corpus/F/, repros/F/, or out/crashes/F/,
+    out/minimized/F/, out/work/F/; None otherwise."""
+    ap = os.path.abspath(path)
+    names = set(fuzzer_names())
+    for top, depth in ((REPO, ("corpus", "repros")), (out_dir(), ("crashes", "minimized", "work"))):
+        r = os.path.relpath(ap, top)
+        parts = r.split(os.sep)
+        if not r.startswith("..") and len(parts) >= 2 and parts[0] in depth and parts[1] in names:
+            return parts[1]
+    return None
+
+
+def repro_entry(path):
+    """The repros/F/index.json entry of a committed repro file, or None."""
+    ap = os.path.abspath(path)
+    d = os.path.dirname(ap)
+    if os.path.dirname(d) != os.path.join(REPO, "repros"):
+        return None
+    data = read_json(os.path.join(d, "index.json")) or {}
+    for e in data.get("repros") or []:
+        if isinstance(e, dict) and e.get("file") == os.path.basename(ap):
+            return e
+    return None
+
+
+class CrashContext:
+    """Target and toggles of an input file, with where each was learnt (for messages)."""
+
+    def __init__(self, path, target, bugs, target_from, bugs_from, meta):
+        self.path, self.target, self.bugs = os.path.abspath(path), target, list(bugs)
+        self.target_from, self.bugs_from, self.meta = target_from, bugs_from, meta or {}
+
+    def describe(self):
+        toggles = ",".join(self.bugs) or "none"
+        if self.target_from == self.bugs_from:
+            return "target %s, toggles %s (%s)" % (self.target, toggles, self.bugs_from)
+        return "target %s (%s), toggles %s (%s)" % (self.target, self.target_from, toggles,
+                                                    self.bugs_from)
+
+
+def resolve_context(path, target=None, bugs_spec=None):
+    """Work out the fuzz target and the toggles for an input file.
+
+    Flags win; then the file's sidecar (written by `churn fuzz` / `churn minimize`); then where
+    the file lies (repros/F/ takes the toggles from the index, corpus/F/ none, out/crashes/F/
+    and out/minimized/F/ those of the last `churn fuzz F`). Raises ChurnError (exit 2) naming
+    the file and the missing flag when neither can be told."""
+    shown = rel(path)
+    if not os.path.isfile(path):
+        raise ChurnError("%s: no such file" % shown)
+    meta = read_sidecar(path) or {}
+    where = fuzzer_from_path(path)
+    if target:
+        target_from = "--target"
+    elif meta.get("target"):
+        target, target_from = meta["target"], "from " + rel(sidecar_path(path))
+    elif where:
+        target, target_from = where, "from the path"
+    else:
+        raise ChurnError("%s: cannot tell which fuzz target it belongs to (no sidecar, not under "
+                         "corpus/F/, repros/F/ or out/crashes/F/); pass --target" % shown)
+    check_target(target)
+    if bugs_spec is not None:
+        return CrashContext(path, target, parse_bug_ids(bugs_spec), target_from, "--bugs", meta)
+    if isinstance(meta.get("bugs"), list):
+        return CrashContext(path, target, parse_bug_ids(",".join(meta["bugs"])), target_from,
+                            "from " + rel(sidecar_path(path)), meta)
+    entry = repro_entry(path)
+    if entry and isinstance(entry.get("bugs"), list):
+        return CrashContext(path, target, parse_bug_ids(",".join(entry["bugs"])), target_from,
+                            "from repros/%s/index.json" % target, meta)
+    r = os.path.relpath(os.path.abspath(path), REPO).split(os.sep)
+    if r[0] == "corpus":
+        return CrashContext(path, target, [], target_from, "corpus files run with none", meta)
+    last = read_json(last_fuzz_path(target))
+    if last and isinstance(last.get("bugs"), list) and where == target:
+        return CrashContext(path, target, parse_bug_ids(",".join(last["bugs"])), target_from,
+                            "from the last `churn fuzz %s` (%s)" % (target,
+                                                                    rel(last_fuzz_path(target))),
+                            dict(last, from_last_fuzz=True))
+    raise ChurnError("%s: no record of the toggles it was found with (no sidecar %s, no last "
+                     "`churn fuzz %s` run); pass --bugs IDS" % (shown, rel(sidecar_path(path)),
+                                                                 target))
+
+
+def sanitize_name(name):
+    """A repro name: letters, digits, '.', '_' and '-' only, no leading dot or dash."""
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip())
+    s = re.sub(r"-{2,}", "-", s).strip("-.")
+    return s[:80]

@@ -466,6 +466,7 @@ def cmd_fuzz(args):
     note("fuzzing %s with %s for %ds (%d job%s), toggles: %s, corpus: %s (%d seeds)"
          % (target, engine, args.time, args.jobs, "" if args.jobs == 1 else "s",
             ",".join(bugs) or "none", rel(work_corpus), nseeds))
+    t_start = time.time()
     if engine == "libfuzzer":
         res = run_libfuzzer(fuzz_bin, [work_corpus], crash_dir, env, max_time=args.time,
                             seed=args.seed, jobs=args.jobs,
@@ -477,7 +478,13 @@ def cmd_fuzz(args):
                       seed=args.seed, dict_path=dict_path, log_path=os.path.join(work, "afl.log"))
         res.crashes = collect_afl_crashes(afl_out, crash_dir, multi=args.jobs > 1)
         afl_queue_to_corpus(afl_out, work_corpus)
-    return report_fuzz(target, engine, args.jobs, bugs, res, work_corpus, crash_dir)
+    import churn_triage  # the crash pipeline builds on this module
+    churn_triage.record_fuzz_run(target, engine, bugs, args.seed, args.time, res, t_start)
+    rc = report_fuzz(target, engine, args.jobs, bugs, res, work_corpus, crash_dir)
+    crashes = res.crashes + [p for p in res.seed_crashes if p not in res.crashes]
+    if rc == EXIT_FAIL and crashes and not getattr(args, "no_minimize", True):
+        churn_triage.after_fuzz(target, engine, bugs, crashes, args.minimize_time)
+    return rc
 
 
 def _na(v):

@@ -208,6 +208,51 @@ def check_afl_selftest(checks, tmp):
         _judge_crash(checks, name, crashes, [SELFTEST_BUG])
 
 
+def _churn(argv, timeout=300):
+    """Run the churn CLI itself; returns (exit status, combined output)."""
+    import sys
+    return _run([sys.executable, os.path.join(REPO, "tools", "churn.py")] + argv, timeout)
+
+
+def check_repro_tools(checks, tmp_root):
+    """Cheap checks that the crash tools refuse what they must and explain what they can."""
+    empty = tempfile.mkdtemp(prefix="test-tools-", dir=tmp_root)
+    try:
+        rc, out = _churn(["triage", empty, "--target", SELFTEST_TARGET, "--bugs", ""])
+        name = "churn triage refuses a folder without crash files"
+        if rc == 2 and "no crash files" in out:
+            checks.ok(name)
+        else:
+            checks.fail(name, "%s:\n%s" % (_status(rc), tail_text(out, 6)))
+        seeds = input_files(os.path.join(REPO, "corpus", SELFTEST_TARGET))
+        name = "churn repro add refuses an input that passes with its toggles"
+        if not seeds:
+            checks.fail(name, "no seed in corpus/%s/ to try it with" % SELFTEST_TARGET)
+        else:
+            rc, out = _churn(["repro", "add", seeds[0], "--name", "not-a-bug", "--bugs",
+                              SELFTEST_BUG, "--repros-dir", empty])
+            if rc == 1 and "refused: passes" in out and not os.listdir(empty):
+                checks.ok(name)
+            else:
+                checks.fail(name, "%s, %s written:\n%s" % (_status(rc), os.listdir(empty) or
+                                                            "nothing", tail_text(out, 6)))
+    finally:
+        shutil.rmtree(empty, ignore_errors=True)
+    d = os.path.join(REPO, "repros", SELFTEST_TARGET)
+    repro = next((p for p in input_files(d) if os.path.basename(p).startswith(SELFTEST_BUG)),
+                 None)
+    name = "churn explain shows the %s repro by thread and ends with its signature" % SELFTEST_BUG
+    if repro is None:
+        checks.fail(name, "no %s-* repro in %s" % (SELFTEST_BUG, rel(d)))
+        return
+    rc, out = _churn(["explain", repro, "--width", "120"])
+    if rc == 1 and "counter-worker" in out and re.search(
+            r"^signature %s" % re.escape(SELFTEST_SIGNATURE), out, re.M):
+        checks.ok(name)
+    else:
+        checks.fail(name, "%s:\n%s" % (_status(rc), tail_text(out, 8)))
+
+
 def cmd_test(args):
     t0 = time.time()
     checks = Checks()
@@ -236,6 +281,8 @@ def cmd_test(args):
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             note("self-test logs kept in %s" % rel(tmp))
+    os.makedirs(os.path.join(out_dir(), "work"), exist_ok=True)
+    check_repro_tools(checks, os.path.join(out_dir(), "work"))
     try:
         replay_checks(checks, repeat=args.repeat)
     except ChurnError as e:

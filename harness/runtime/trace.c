@@ -4,7 +4,8 @@
  * same input must produce the same hash; a difference means nondeterminism leaked in. The ring
  * keeps the last events for the report that follows a failure. With CHURN_TRACE=1 every event
  * is also streamed to stderr as one line (the raw material of `churn explain`):
- *   T <step> <fiber> <kind> <site label> <file:line> <a> <b> [note text]            */
+ *   T <step> <fiber> <kind> <site label> <file:line> <a> <b> [note text]
+ * (a spawn's note is the new fiber's thread name).                                   */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -91,6 +92,10 @@ static cf_event_t *record(cf_event_kind_t kind, const cf_site_t *site, uint64_t 
 
 void cf_trace_event(cf_event_kind_t kind, const cf_site_t *site, uint64_t a, uint64_t b) {
   cf_event_t *e = record(kind, site, a, b);
+  /* A spawn names its fiber, so a trace reader can label fibers by thread name. The note is
+   * not hashed: naming threads never changes a trace hash. */
+  if (kind == CF_EV_SPAWN && a < CF_MAX_FIBERS && cf_run_state.fibers[a].name)
+    snprintf(e->note, sizeof e->note, "%s", cf_run_state.fibers[a].name);
   if (cf_trace_stream) {
     cf_tsan_ignore_begin();
     stream(e);
