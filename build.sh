@@ -13,6 +13,7 @@
 #   tests/churn-tests    unit tests and self-tests, ASan+UBSan
 #   bench/bench-runtime  runtime micro-benchmarks, -O2, no sanitizers
 #   stress/toy-stress    the toy models on real threads (pthreads backend), ASan
+#   stress/tls-stress    the TLS intern cache copy on real threads, Bun's test shape, ASan
 #   tsan/tests/churn-tests  the unit tests under ThreadSanitizer
 # Usage: ./build.sh [all|libfuzzer|afl|replay|tests|tsan|bench|stress]...   (default: all)
 # Environment: CC, CFLAGS, OUT, SANITIZER (address|undefined|thread|none; default address+UB),
@@ -226,12 +227,15 @@ build_tsan() {
 }
 
 build_stress() {
-  if up_to_date "$OUT/stress/toy-stress"; then step "stress: up to date"; return; fi
-  step "stress: toy-stress (pthreads backend, ASan)"
+  if up_to_date "$OUT/stress/tls-stress"; then step "stress: up to date"; return; fi
+  step "stress: toy-stress, tls-stress (pthreads backend, ASan)"
   mkdir -p "$OUT/stress"
+  local real=(harness/real/platform_real.c harness/runtime/bugs.c harness/runtime/pool.c
+              harness/runtime/report.c)
   "$CC" "${BASE[@]}" -fsanitize=address,undefined -fno-sanitize-recover=undefined -pthread \
-    harness/real/platform_real.c harness/real/toy_stress.c harness/runtime/bugs.c \
-    harness/runtime/pool.c harness/runtime/report.c harness/toys/toys.c -o "$OUT/stress/toy-stress"
+    "${real[@]}" harness/real/toy_stress.c harness/toys/toys.c -o "$OUT/stress/toy-stress"
+  "$CC" "${BASE[@]}" -fsanitize=address,undefined -fno-sanitize-recover=undefined -pthread \
+    "${real[@]}" harness/real/tls_stress.c harness/tls_intern/*.c -o "$OUT/stress/tls-stress"
 }
 
 mkdir -p "$OUT"/{libfuzzer,afl,replay,tests,bench,stress}

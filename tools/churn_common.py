@@ -375,7 +375,7 @@ def expected_outputs(parts, afl_ok):
         elif part == "bench":
             outs.append(binary("bench", "bench-runtime"))
         elif part == "stress":
-            outs.append(binary("stress", "toy-stress"))
+            outs += [binary("stress", "toy-stress"), binary("stress", "tls-stress")]
     return outs
 
 

@@ -124,6 +124,9 @@ void cf_sleep_at(int64_t ticks, const cf_site_t *site) {
 }
 
 bool cf_in_sim(void) { return false; }
+static pthread_mutex_t host_lock = PTHREAD_MUTEX_INITIALIZER;
+void cf_host_lock(void) { pthread_mutex_lock(&host_lock); }
+void cf_host_unlock(void) { pthread_mutex_unlock(&host_lock); }
 bool cf_wait_at(cf_waitq_t *q, cf_wait_kind_t k, int64_t t, const cf_site_t *s) {
   (void)q, (void)k, (void)t, (void)s;
   return false;

@@ -175,6 +175,11 @@ void cf_sleep_at(int64_t ticks, const cf_site_t *site);
 /* True inside a simulated run (a fiber is executing). Outside one, as in the differential
  * test against the real kernel, simulated syscalls never block. */
 bool cf_in_sim(void);
+/* A process-wide lock for bookkeeping that is not the program under test (a copy's allocator,
+ * its checker): nothing in simulation, where fibers never run at once and no yield point may
+ * be added; a pthread mutex on the real backend. Never held across a yield point. */
+void cf_host_lock(void);
+void cf_host_unlock(void);
 
 /* Block the current fiber on q until woken or until `timeout` ticks pass (timeout < 0: no
  * timeout). Returns true if woken, false on timeout. Callers re-check their condition. */

@@ -29,17 +29,13 @@ static struct {
   int max_serial; /* highest serial allocated this run */
   uint64_t options_hash[TLS_OPTION_SETS];
   ghost_t g[CHK_MAX_SERIALS + 1];
-  pthread_mutex_t lock; /* real backend: hooks run on several threads */
-} chk = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} chk;
 
 static const char *const holder_names[HOLDER_KINDS] = {"fetch", "tls_props", "pool", "cache"};
 
-static void lock(void) {
-  if (!cf_in_sim()) pthread_mutex_lock(&chk.lock);
-}
-static void unlock(void) {
-  if (!cf_in_sim()) pthread_mutex_unlock(&chk.lock);
-}
+/* Real backend: hooks run on several threads. */
+static void lock(void) { cf_host_lock(); }
+static void unlock(void) { cf_host_unlock(); }
 
 static unsigned long long serial_of(const ssl_config_t *c) {
   return (unsigned long long)cf_pool_serial(c);

@@ -146,7 +146,6 @@ typedef struct tls_world {
   tls_scenario_t sc;
   global_registry_t registry;
   cf_pool_t configs, strings, clients, ctxs;
-  pthread_mutex_t alloc_lock; /* the allocator is thread-safe, as malloc is (real backend) */
 
   /* JS threads -> HTTP thread */
   cf_mutex_t mu;

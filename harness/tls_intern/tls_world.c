@@ -1,6 +1,5 @@
 /* tls_world.c: one run of the TLS intern cache copy: the JS threads that issue fetches, the
- * HTTP thread, and the workload decoded from the fuzz input (docs/INPUT_FORMAT.md, section
- * fuzz_tls_intern). The stress test builds a scenario directly and runs it on pthreads. */
+ * HTTP thread, and the workload decoded from the fuzz input (layout in fuzzers/fuzz_tls_intern.c). The stress test builds a scenario directly and runs it on pthreads. */
 #include <string.h>
 
 #include "checker.h"
@@ -8,22 +7,21 @@
 
 /* ---- allocation --------------------------------------------------------------------------- */
 
+/* The allocator is thread-safe, as malloc is: on the real backend the pools are shared by
+ * the JS threads and the HTTP thread. */
 void *tls_alloc(tls_world_t *w, cf_pool_t *p) {
-  if (cf_in_sim()) return cf_pool_alloc(p);
-  pthread_mutex_lock(&w->alloc_lock);
+  (void)w;
+  cf_host_lock();
   void *item = cf_pool_alloc(p);
-  pthread_mutex_unlock(&w->alloc_lock);
+  cf_host_unlock();
   return item;
 }
 
 void tls_free(tls_world_t *w, cf_pool_t *p, void *item) {
-  if (cf_in_sim()) {
-    cf_pool_free(p, item);
-    return;
-  }
-  pthread_mutex_lock(&w->alloc_lock);
+  (void)w;
+  cf_host_lock();
   cf_pool_free(p, item);
-  pthread_mutex_unlock(&w->alloc_lock);
+  cf_host_unlock();
 }
 
 /* ---- JS threads --------------------------------------------------------------------------- */
@@ -115,7 +113,6 @@ static void js_thread_main(void *arg) {
 void tls_world_init(tls_world_t *w, const tls_scenario_t *sc) {
   memset(w, 0, sizeof *w);
   w->sc = *sc;
-  pthread_mutex_init(&w->alloc_lock, NULL);
   cf_pool_init(&w->configs, TLS_SYSTEM, "ssl_config", sizeof(ssl_config_t));
   cf_pool_init(&w->strings, TLS_SYSTEM, "ssl_config.string", 48);
   cf_pool_init(&w->clients, TLS_SYSTEM, "http_client", sizeof(http_client_t));
@@ -144,12 +141,7 @@ void tls_world_run(tls_world_t *w) {
   cf_thread_join(&http);
 }
 
-/* The workload stream (docs/INPUT_FORMAT.md):
- *   byte 0   bits 0-2 first option set (mod 6), bits 3-4 number of option sets - 1;
- *   byte 1   bit 0 JS threads - 1, bits 1-2 cache limit - 1, bits 3-5 pool limit (mod 5);
- *   then one byte per fetch (at most 12): bits 0-1 option set (mod the number in use),
- *            bit 2 keepalive, bit 3 proxy, bit 4 await earlier fetches first, bit 5 JS thread.
- * No fetch bytes means one fetch of the first option set. */
+/* Decodes the workload stream; the layout is documented in fuzzers/fuzz_tls_intern.c. */
 void tls_scenario_decode(tls_scenario_t *sc) {
   memset(sc, 0, sizeof *sc);
   uint32_t b0 = cf_workload_byte(), b1 = cf_workload_byte();
@@ -157,18 +149,15 @@ void tls_scenario_decode(tls_scenario_t *sc) {
   sc->js_threads = 1 + (int)(b1 & 1);
   sc->cache_limit = 1 + (int)((b1 >> 1) & 3);
   sc->pool_limit = (int)((b1 >> 3) & 7) % (TLS_POOL_CAP + 1);
-  while (sc->nfetches < TLS_MAX_FETCHES && cf_workload_left()) {
+  sc->nfetches = 1 + (int)cf_workload(TLS_MAX_FETCHES);
+  for (int i = 0; i < sc->nfetches; i++) {
     uint32_t op = cf_workload_byte();
-    tls_fetch_t *f = &sc->fetch[sc->nfetches++];
+    tls_fetch_t *f = &sc->fetch[i];
     f->option_set = (uint8_t)((first + (int)(op & 3) % nsets) % TLS_OPTION_SETS);
     f->keepalive = op & 4;
     f->proxy = op & 8;
     f->wait_wave = op & 16;
     f->js_thread = (uint8_t)(((op >> 5) & 1) % (uint32_t)sc->js_threads);
-  }
-  if (sc->nfetches == 0) {
-    sc->nfetches = 1;
-    sc->fetch[0].option_set = (uint8_t)first;
   }
 }
 
