@@ -152,5 +152,7 @@ bool cf_atomic_cas_at(cf_atomic_t *a, uint64_t *expected, uint64_t desired, cons
   return false;
 }
 
-void cf_host_lock(void) {}
-void cf_host_unlock(void) {}
+/* No real lock in simulation; under TSan the lock still orders the bookkeeping it guards. */
+static int host_lock_token;
+void cf_host_lock(void) { cf_sync_acquire(&host_lock_token); }
+void cf_host_unlock(void) { cf_sync_release(&host_lock_token); }

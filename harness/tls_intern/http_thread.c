@@ -164,6 +164,7 @@ static void client_deinit(tls_world_t *w, http_client_t *c) {
   c->ctx = NULL;
   cf_mutex_lock(&w->mu);
   c->state = CLIENT_DONE;
+  c->done = true;
   w->outstanding[c->js_thread]--;
   cf_cond_broadcast(&w->done_cv);
   cf_mutex_unlock(&w->mu);

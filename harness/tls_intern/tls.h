@@ -139,6 +139,7 @@ typedef struct http_client {
   uint64_t tls_serial;     /* checker record: serial of the config intern returned */
   uint8_t option_set;      /* what the fetch asked for */
   bool keepalive, proxy, failed;
+  bool done; /* set under the world's mu when the HTTP thread let go of the client */
   ssl_ctx_t *ctx;
 } http_client_t;
 
@@ -164,7 +165,6 @@ typedef struct tls_world {
   uint64_t cache_clock;
   pooled_socket_t pool[TLS_POOL_CAP];
   int npool;
-  int next_client_id;
 } tls_world_t;
 
 /* ---- operations --------------------------------------------------------------------------- */

@@ -31,6 +31,7 @@ typedef struct js_thread {
   int index;
   http_client_t *issued[TLS_MAX_FETCHES]; /* fetches whose FetchTasklet still holds a ref */
   int nissued;
+  int next_id;
 } js_thread_t;
 
 /* The FetchTasklet's completion callbacks: each finished fetch drops the ssl_config reference
@@ -41,7 +42,7 @@ static void run_completions(js_thread_t *js) {
   int ndone = 0;
   cf_mutex_lock(&w->mu);
   for (int i = 0; i < js->nissued;) {
-    if (js->issued[i]->state == CLIENT_DONE) {
+    if (js->issued[i]->done) {
       done[ndone++] = js->issued[i];
       js->issued[i] = js->issued[--js->nissued];
     } else {
@@ -75,7 +76,7 @@ static void issue_fetch(js_thread_t *js, const tls_fetch_t *f) {
   ssl_config_t *cfg = registry_intern(w, n);
   chk_holder_acquire(cfg, HOLDER_FETCH);
   http_client_t *c = tls_alloc(w, &w->clients);
-  c->id = w->next_client_id++;
+  c->id = js->index * TLS_MAX_FETCHES + js->next_id++; /* each JS thread numbers its own */
   c->js_thread = js->index;
   c->state = CLIENT_CONNECT;
   c->option_set = f->option_set;
