@@ -79,9 +79,20 @@ static cf_pool_node_t *pop_free(cf_pool_t *p) {
   return n;
 }
 
+/* On the real backend several threads share a pool, as they share malloc: its bookkeeping
+ * takes the host lock there. Simulated fibers never run at once, and taking a lock there would
+ * order every allocation for TSan, hiding races between them. */
+static void host_lock(void) {
+  if (!cf_in_sim()) cf_host_lock();
+}
+static void host_unlock(void) {
+  if (!cf_in_sim()) cf_host_unlock();
+}
+
 /* The pool is the allocator: handing a node to one thread after another freed it is a
  * synchronisation, as in any real allocator, and its own bookkeeping is not the program's. */
 void *cf_pool_alloc(cf_pool_t *p) {
+  host_lock();
   cf_sync_acquire(p);
   cf_tsan_ignore_begin();
   cf_pool_node_t *n = pop_free(p);
@@ -98,6 +109,7 @@ void *cf_pool_alloc(cf_pool_t *p) {
   p->live++;
   memset(n->item, 0, p->item_size);
   cf_tsan_ignore_end();
+  host_unlock();
   return n->item;
 }
 
@@ -126,6 +138,7 @@ void cf_pool_free(cf_pool_t *p, void *item) {
     cf_zpool_destroy(p, item);
     return;
   }
+  host_lock();
   check_free(p, item);
   cf_sync_release(p);
   cf_tsan_ignore_begin();
@@ -137,9 +150,11 @@ void cf_pool_free(cf_pool_t *p, void *item) {
   n->next_free = p->free_list;
   p->free_list = n;
   cf_tsan_ignore_end();
+  host_unlock();
 }
 
 void cf_zpool_destroy(cf_zpool_t *p, void *item) {
+  host_lock();
   check_free(p, item);
   cf_sync_release(p);
   cf_pool_node_t *n = node_of(item);
@@ -153,6 +168,7 @@ void cf_zpool_destroy(cf_zpool_t *p, void *item) {
   if (p->item_size > sizeof(void *))
     POISON((unsigned char *)item + sizeof(void *), p->item_size - sizeof(void *));
   p->free_list = n;
+  host_unlock();
 }
 
 uint64_t cf_pool_serial(const void *item) {

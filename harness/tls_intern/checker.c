@@ -105,7 +105,7 @@ static void report_resurrection(const ghost_t *g, unsigned long long serial, con
           g->resurrected_by, serial, g->option_set, when);
 }
 
-static void chk_config_free_locked(tls_world_t *w, ssl_config_t *c, uint64_t owner_refs) {
+static void chk_config_free_locked(ssl_config_t *c, uint64_t owner_refs) {
   unsigned long long s = serial_of(c);
   ghost_t *g = ghost(c);
   if (!g) return;
@@ -163,8 +163,7 @@ void chk_removed(ssl_config_t *p, ssl_config_t *removed_key) {
             serial_of(p), serial_of(removed_key));
 }
 
-static void chk_interned_locked(tls_world_t *w, ssl_config_t *c) {
-  (void)w;
+static void chk_interned_locked(ssl_config_t *c) {
   ghost_t *g = ghost(c);
   if (!g) return;
   g->interned = true;
@@ -178,9 +177,8 @@ static void chk_interned_locked(tls_world_t *w, ssl_config_t *c) {
   }
 }
 
-static void chk_use_locked(tls_world_t *w, const http_client_t *client, const char *what, bool ok,
-             uint64_t content_hash) {
-  (void)w;
+static void chk_use_locked(const http_client_t *client, const char *what, bool ok,
+                           uint64_t content_hash) {
   uint64_t now = cf_pool_serial(client->tls_props);
   if (now != client->tls_serial)
     cf_fail("holder-config", TLS_SYSTEM, CF_SITE("http.build_ssl_ctx"),
@@ -268,10 +266,9 @@ void chk_strings_freed(ssl_config_t *c) {
   unlock();
 }
 
-void chk_config_free(tls_world_t *w, ssl_config_t *c, uint64_t owner_refs) {
-  (void)w;
+void chk_config_free(ssl_config_t *c, uint64_t owner_refs) {
   lock();
-  chk_config_free_locked(w, c, owner_refs);
+  chk_config_free_locked(c, owner_refs);
   unlock();
 }
 
@@ -281,16 +278,15 @@ void chk_registry_keys(tls_world_t *w, const char *op) {
   unlock();
 }
 
-void chk_interned(tls_world_t *w, ssl_config_t *c) {
+void chk_interned(ssl_config_t *c) {
   lock();
-  chk_interned_locked(w, c);
+  chk_interned_locked(c);
   unlock();
 }
 
-void chk_use(tls_world_t *w, const http_client_t *client, const char *what, bool ok,
-             uint64_t content_hash) {
+void chk_use(const http_client_t *client, const char *what, bool ok, uint64_t content_hash) {
   lock();
-  chk_use_locked(w, client, what, ok, content_hash);
+  chk_use_locked(client, what, ok, content_hash);
   unlock();
 }
 

@@ -27,7 +27,7 @@ void chk_strong_increment(ssl_config_t *c, uint64_t old, const char *who);
 void chk_strings_freed(ssl_config_t *c);
 /* The config's memory is about to go back to the allocator; owner_refs is the strong count
  * the freeing code legitimately still owns (1 for a never-shared config, else 0). */
-void chk_config_free(tls_world_t *w, ssl_config_t *c, uint64_t owner_refs);
+void chk_config_free(ssl_config_t *c, uint64_t owner_refs);
 
 void chk_holder_acquire(ssl_config_t *c, holder_kind_t kind);
 void chk_holder_release(ssl_config_t *c, holder_kind_t kind);
@@ -35,12 +35,11 @@ void chk_holder_release(ssl_config_t *c, holder_kind_t kind);
 /* Registry hooks, called with the registry mutex held. */
 void chk_registry_keys(tls_world_t *w, const char *op);
 void chk_removed(ssl_config_t *p, ssl_config_t *removed_key);
-void chk_interned(tls_world_t *w, ssl_config_t *c);
+void chk_interned(ssl_config_t *c);
 
 /* An SSL context was built from a client's tls_props (ok = false: the builder refused a NULL
  * string and returned its clean error). */
-void chk_use(tls_world_t *w, const http_client_t *client, const char *what, bool ok,
-             uint64_t content_hash);
+void chk_use(const http_client_t *client, const char *what, bool ok, uint64_t content_hash);
 /* A pointer-keyed record (cache entry, pooled socket) matched `ptr`. */
 void chk_pointer_hit(const char *where, uint64_t recorded_serial, ssl_config_t *ptr);
 

@@ -41,7 +41,7 @@ static void use_optional(ssl_ctx_t *ctx, const char *s) {
 /* NewHTTPContext's count: the cache entry's and each in-flight client's. Only the HTTP thread
  * touches it, so it is a plain integer. */
 static void ctx_deref(tls_world_t *w, ssl_ctx_t *ctx) {
-  if (ctx && --ctx->refs == 0) tls_free(w, &w->ctxs, ctx);
+  if (ctx && --ctx->refs == 0) cf_pool_free(&w->ctxs, ctx);
 }
 
 /* create_ssl_context_from_bun_options(tls_props->asUSocketsForClientVerification()). Reads the
@@ -50,7 +50,7 @@ static void ctx_deref(tls_world_t *w, ssl_ctx_t *ctx) {
 static ssl_ctx_t *build_ssl_ctx(tls_world_t *w, http_client_t *c, const char *what) {
   ssl_config_t *cfg = c->tls_props;
   cf_yield("openssl.create_ssl_context");
-  ssl_ctx_t *ctx = tls_alloc(w, &w->ctxs);
+  ssl_ctx_t *ctx = cf_pool_alloc(&w->ctxs);
   ctx->refs = 1;
   ctx->content_hash = 0xcbf29ce484222325ull;
   uint32_t present = cfg->present;
@@ -64,7 +64,7 @@ static ssl_ctx_t *build_ssl_ctx(tls_world_t *w, http_client_t *c, const char *wh
     use_optional(ctx, cfg->ciphers);
     ctx->content_hash = (ctx->content_hash ^ cfg->flags) * 0x100000001b3ull;
   }
-  chk_use(w, c, what, ok, ctx->content_hash);
+  chk_use(c, what, ok, ctx->content_hash);
   if (!ok) {
     ctx_deref(w, ctx);
     return NULL;
@@ -115,7 +115,7 @@ static ssl_ctx_t *ssl_ctx_for(tls_world_t *w, http_client_t *c) {
    * can die and a new config can be born at the same address. */
   e->holds_ref = !cf_bug(CF_BUG_TLS_CACHE_UNPINNED_KEY);
   if (e->holds_ref) {
-    ssl_config_clone(w, requested);
+    ssl_config_clone(requested);
     chk_holder_acquire(requested, HOLDER_CACHE);
   }
   if (w->ncache > w->sc.cache_limit) cache_evict_oldest(w);
@@ -148,7 +148,7 @@ static bool existing_socket(tls_world_t *w, http_client_t *c) {
  * HTTPClient.tls_props"). */
 static void release_socket(tls_world_t *w, http_client_t *c) {
   if (w->npool >= w->sc.pool_limit) return; /* pool full: close */
-  ssl_config_clone(w, c->tls_props);
+  ssl_config_clone(c->tls_props);
   chk_holder_acquire(c->tls_props, HOLDER_POOL);
   w->pool[w->npool++] = (pooled_socket_t){c->tls_props, cf_pool_serial(c->tls_props)};
 }

@@ -52,17 +52,17 @@ static ssl_config_t *intern_e1(tls_world_t *w, ssl_config_t *n) {
   if (idx >= 0) {
     ssl_config_t *existing = r->slots[idx].key;
     /* existing.ref(): no check for 0 (SSLConfig.zig #27385; fixed by #27838). */
-    ssl_config_clone(w, existing);
+    ssl_config_clone(existing);
     cf_note(CF_SITE("registry.intern"), "found existing config (strong now %llu); free new",
             (unsigned long long)existing->strong.v);
     ssl_config_free_unshared(w, n); /* never a key, never shared: freed directly */
-    chk_interned(w, existing);
+    chk_interned(existing);
     cf_mutex_unlock(&r->mutex);
     return existing;
   }
   /* Not found: the new config stays in the map with count 1, which is the caller's. */
   put_new(r, n);
-  chk_interned(w, n);
+  chk_interned(n);
   cf_mutex_unlock(&r->mutex);
   return n;
 }
@@ -110,7 +110,7 @@ static ssl_config_t *intern_e3(tls_world_t *w, ssl_config_t *n) {
     r->slots[idx].weak = n;
     result = n;
   }
-  chk_interned(w, result);
+  chk_interned(result);
   if (cf_bug(CF_BUG_TLS_27838_DISPOSE_UNDER_LOCK)) {
     /* Disposing while holding the mutex: N.deinit -> remove(N) locks it again. */
     dispose(w, dispose_new, dispose_old_weak);

@@ -33,7 +33,7 @@ bool tls_era_e1(void) { return cf_bug(CF_BUG_TLS_27838_RESURRECT); }
 
 static char *dup_string(tls_world_t *w, const char *s, uint32_t bit, uint32_t *present) {
   if (!s) return NULL;
-  char *d = tls_alloc(w, &w->strings);
+  char *d = cf_pool_alloc(&w->strings);
   size_t n = strlen(s);
   if (n >= TLS_STRING_MAX) n = TLS_STRING_MAX - 1;
   memcpy(d, s, n);
@@ -45,7 +45,7 @@ static char *dup_string(tls_world_t *w, const char *s, uint32_t bit, uint32_t *p
 /* SSLConfig.fromJS + SharedPtr.new: a heap config with strong 1 and weak 1. */
 ssl_config_t *ssl_config_new(tls_world_t *w, int option_set) {
   const tls_options_t *o = &tls_option_sets[option_set];
-  ssl_config_t *c = tls_alloc(w, &w->configs);
+  ssl_config_t *c = cf_pool_alloc(&w->configs);
   c->key = dup_string(w, o->key, TLS_HAS_KEY, &c->present);
   c->cert = dup_string(w, o->cert, TLS_HAS_CERT, &c->present);
   c->ca = dup_string(w, o->ca, TLS_HAS_CA, &c->present);
@@ -95,7 +95,7 @@ bool ssl_config_is_same(const ssl_config_t *a, const ssl_config_t *b) {
 
 static void free_field(tls_world_t *w, char **field) {
   if (!*field) return;
-  tls_free(w, &w->strings, *field);
+  cf_pool_free(&w->strings, *field);
   *field = NULL;
 }
 
@@ -115,8 +115,8 @@ void ssl_config_free_strings(tls_world_t *w, ssl_config_t *c) {
 }
 
 static void free_memory(tls_world_t *w, ssl_config_t *c, uint64_t owner_refs) {
-  chk_config_free(w, c, owner_refs);
-  tls_free(w, &w->configs, c);
+  chk_config_free(c, owner_refs);
+  cf_pool_free(&w->configs, c);
 }
 
 /* A config only its creator ever saw (E1 intern's losing duplicate): strings, then memory. */
@@ -166,8 +166,7 @@ static void ssl_config_destroy_e1(tls_world_t *w, ssl_config_t *c) {
 
 /* ---- both eras ---------------------------------------------------------------------------- */
 
-void ssl_config_clone(tls_world_t *w, ssl_config_t *c) {
-  (void)w;
+void ssl_config_clone(ssl_config_t *c) {
   /* E1 ref(): fetchAdd(1) with debugAssert(old > 0), a no-op in release (ref_count.zig). E3
    * clone() is the same increment, from a reference the caller holds. */
   uint64_t old = cf_atomic_fetch_add(&c->strong, 1);

@@ -169,10 +169,6 @@ typedef struct tls_world {
 
 /* ---- operations --------------------------------------------------------------------------- */
 
-/* tls_world.c: the allocator every copy object comes from */
-void *tls_alloc(tls_world_t *w, cf_pool_t *p);
-void tls_free(tls_world_t *w, cf_pool_t *p, void *item);
-
 /* ssl_config.c: content, hash, equality, and the reference counts of both eras. */
 ssl_config_t *ssl_config_new(tls_world_t *w, int option_set); /* strong 1, weak 1 */
 uint64_t ssl_config_content_hash(ssl_config_t *c);
@@ -181,7 +177,7 @@ void ssl_config_free_strings(tls_world_t *w, ssl_config_t *c);
 void ssl_config_free_unshared(tls_world_t *w, ssl_config_t *c);
 bool tls_era_e1(void);
 /* A new strong reference from one that is held (clone / E1 ref). */
-void ssl_config_clone(tls_world_t *w, ssl_config_t *c);
+void ssl_config_clone(ssl_config_t *c);
 /* Give up a strong reference (SharedPtr.deinit / E1 deref), tearing down on the last. */
 void ssl_config_release(tls_world_t *w, ssl_config_t *c);
 void ssl_config_clone_weak(ssl_config_t *c);

@@ -5,25 +5,6 @@
 #include "checker.h"
 #include "tls.h"
 
-/* ---- allocation --------------------------------------------------------------------------- */
-
-/* The allocator is thread-safe, as malloc is: on the real backend the pools are shared by
- * the JS threads and the HTTP thread. */
-void *tls_alloc(tls_world_t *w, cf_pool_t *p) {
-  (void)w;
-  cf_host_lock();
-  void *item = cf_pool_alloc(p);
-  cf_host_unlock();
-  return item;
-}
-
-void tls_free(tls_world_t *w, cf_pool_t *p, void *item) {
-  (void)w;
-  cf_host_lock();
-  cf_pool_free(p, item);
-  cf_host_unlock();
-}
-
 /* ---- JS threads --------------------------------------------------------------------------- */
 
 typedef struct js_thread {
@@ -55,7 +36,7 @@ static void run_completions(js_thread_t *js) {
     cf_note(CF_SITE("fetch.finalize"), "fetch %d releases its ssl_config", done[i]->id);
     chk_holder_release(cfg, HOLDER_FETCH);
     ssl_config_release(w, cfg);
-    tls_free(w, &w->clients, done[i]);
+    cf_pool_free(&w->clients, done[i]);
   }
 }
 
@@ -75,7 +56,7 @@ static void issue_fetch(js_thread_t *js, const tls_fetch_t *f) {
           f->option_set, (unsigned long long)cf_pool_serial(n));
   ssl_config_t *cfg = registry_intern(w, n);
   chk_holder_acquire(cfg, HOLDER_FETCH);
-  http_client_t *c = tls_alloc(w, &w->clients);
+  http_client_t *c = cf_pool_alloc(&w->clients);
   c->id = js->index * TLS_MAX_FETCHES + js->next_id++; /* each JS thread numbers its own */
   c->js_thread = js->index;
   c->state = CLIENT_CONNECT;
@@ -84,7 +65,7 @@ static void issue_fetch(js_thread_t *js, const tls_fetch_t *f) {
   c->proxy = f->proxy;
   c->fetch_config = cfg;
   /* AsyncHTTP: the client's tls_props is its own strong clone (#27873). */
-  ssl_config_clone(w, cfg);
+  ssl_config_clone(cfg);
   chk_holder_acquire(cfg, HOLDER_TLS_PROPS);
   c->tls_props = cfg;
   c->tls_serial = cf_pool_serial(cfg);
