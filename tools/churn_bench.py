@@ -8,6 +8,7 @@ sequential and use one core each, so runs of different engines are comparable.
 import os
 import re
 import shutil
+import statistics
 import tempfile
 import textwrap
 import time
@@ -134,12 +135,6 @@ def _secs(s):
     return "%.2f" % s if s < 10 else "%.1f" % s
 
 
-def _median(values):
-    v = sorted(values)
-    n = len(v)
-    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
-
-
 def _report(engine, bugs, runs, limit):
     rows = []
     for i, r in enumerate(runs, 1):
@@ -157,7 +152,7 @@ def _report(engine, bugs, runs, limit):
         return
     censored = [r for r in measured if r.seconds is None]
     secs = [limit if r.seconds is None else r.seconds for r in measured]
-    med = _median(secs)
+    med = statistics.median(secs)
     med_s = (">%d" % limit) if med >= limit and censored else _secs(med)
     max_s = (">%d" % limit) if censored else _secs(max(secs))
     say("median %ss, max %ss%s" % (med_s, max_s, (
