@@ -26,7 +26,7 @@ if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
   exit 0
 fi
 
-INCLUDES=(-Iharness/runtime -Iharness/kernel -Iharness/toys -Ifuzzers)
+INCLUDES=(-Iharness/runtime -Iharness/kernel -Iharness/toys -Iharness/epoll_shim -Ifuzzers)
 WARN=(-Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration)
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 # The fuzz targets, from their registry.
@@ -36,7 +36,7 @@ for f in $(sed -n 's/^CF_TARGET(\([A-Za-z0-9_]*\)).*/\1/p' fuzzers/targets.def);
 # The runtime and the simulated kernel ("core") play the role of the OS; the copies and toys
 # are the program under test. They differ only in TSan builds (see sanitizer_flags).
 core_sources() { ls harness/runtime/*.c harness/kernel/*.c 2>/dev/null; }
-copy_sources() { ls harness/toys/*.c 2>/dev/null; }
+copy_sources() { ls harness/toys/*.c harness/epoll_shim/*.c 2>/dev/null; }
 
 # up_to_date OUTPUT: true when OUTPUT exists and is newer than every source and header.
 up_to_date() {

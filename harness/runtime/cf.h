@@ -225,7 +225,8 @@ void cf_report_failure_line(const char *oracle, const char *system, const cf_sit
  * fibers and are not traced, so an oracle can drive a reference model through simulated
  * syscalls (a second ks_kernel_t) at a copy's commit point, atomically with it, without adding
  * interleavings or spending schedule bytes. Nothing inside may block (that is a harness error):
- * the reference must be driven with non-blocking calls. Sections nest. */
+ * the reference must be driven with non-blocking calls. Sections nest. The oracle's own memory
+ * accesses inside one (reading the copy's state) are hidden from TSan. */
 void cf_oracle_begin(void);
 void cf_oracle_end(void);
 
