@@ -44,12 +44,14 @@ int fd_to_host_dup(shim_t *s, int fd) {
 static int ref_open(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref, bool io) {
   ref->fd = -1;
   ref->owned = false;
+  ref->efd = NULL;
   if (thread_is_single_active(s)) {
     int h = fd_to_host(s, fd);
     if (h >= 0 && io && s->fd_table[fd].type == FD_PATH) h = -EBADF;
     shim_observe(s, t, SHIM_AT_RESOLVE, fd, h < 0 ? h : 0);
     if (h < 0) return h;
     ref->fd = h;
+    if ((ref->efd = s->fd_table[fd].efd) != NULL) ref->efd->refs++;
     return 0;
   }
   if (!fd_in_range(fd)) {
@@ -60,6 +62,7 @@ static int ref_open(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref, bo
   const fd_entry_t *e = &s->fd_table[fd];
   int h = -EBADF;
   if (e->type != FD_CLOSED && !(io && e->type == FD_PATH)) h = ks_dup(s->host, e->host_fd);
+  if (h >= 0 && (ref->efd = e->efd) != NULL) ref->efd->refs++;
   shim_observe(s, t, SHIM_AT_RESOLVE, fd, h < 0 ? h : 0);
   cf_mutex_unlock(&s->fd_lock);
   if (h < 0) return h;
@@ -77,6 +80,8 @@ int host_fd_ref_open_io(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref
 }
 
 void host_fd_ref_close(shim_t *s, host_fd_ref_t *ref) {
+  if (ref->efd) eventfd_release(s, ref->efd);
+  ref->efd = NULL;
   if (ref->owned) ks_close(s->host, ref->fd);
   ref->fd = -1;
   ref->owned = false;

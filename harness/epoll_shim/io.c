@@ -142,25 +142,13 @@ int sys_open_regular(shim_t *s, guest_thread_t *t, int flags) {
   return open_kind(s, t, FD_REGULAR, ks_open_regular(s->host, flags & O_CLOEXEC), flags);
 }
 
-/* The eventfd state of fd, read under fd_lock after the ref is open (the ref keeps the state:
- * a dup of the read end holds the pipe, and the state lives while any guest fd has it). */
-static eventfd_state_t *eventfd_of(shim_t *s, int fd) {
-  cf_mutex_lock(&s->fd_lock);
-  eventfd_state_t *efd = s->fd_table[fd].type == FD_EVENTFD ? s->fd_table[fd].efd : NULL;
-  if (efd) efd->refs++;
-  cf_mutex_unlock(&s->fd_lock);
-  return efd;
-}
-
 ssize_t sys_read(shim_t *s, guest_thread_t *t, int fd, void *buf, size_t n) {
   host_fd_ref_t ref;
   int ret = host_fd_ref_open_io(s, t, fd, &ref);
   if (ret < 0) return ret;
   ssize_t got;
-  eventfd_state_t *efd = eventfd_of(s, fd);
-  if (efd) {
-    got = eventfd_emul_read(s, t, fd, efd, ref.fd, buf, n);
-    eventfd_release(s, efd);
+  if (ref.efd) {
+    got = eventfd_emul_read(s, t, fd, ref.efd, ref.fd, buf, n);
   } else {
     got = ks_read(s->host, ref.fd, buf, n);
     shim_observe(s, t, SHIM_AT_IO, fd, (int)got);
@@ -174,10 +162,8 @@ ssize_t sys_write(shim_t *s, guest_thread_t *t, int fd, const void *buf, size_t 
   int ret = host_fd_ref_open_io(s, t, fd, &ref);
   if (ret < 0) return ret;
   ssize_t put;
-  eventfd_state_t *efd = eventfd_of(s, fd);
-  if (efd) {
-    put = eventfd_emul_write(s, t, fd, efd, buf, n);
-    eventfd_release(s, efd);
+  if (ref.efd) {
+    put = eventfd_emul_write(s, t, fd, ref.efd, buf, n);
   } else {
     put = ks_write(s->host, ref.fd, buf, n);
     shim_observe(s, t, SHIM_AT_IO, fd, (int)put);

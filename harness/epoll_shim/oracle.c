@@ -5,14 +5,20 @@
  *
  * Descriptors resolved at the start of a call (epfd of ctl/pwait, the fd of read/write/ioctl,
  * the source of dup) are pinned in the reference with F_DUPFD at PIN_BASE, as Linux's fdget
- * pins the file for the call, so a close racing the call affects both sides alike.
+ * pins the file for the call, so a close racing the call affects both sides alike. The file a
+ * close (or a dup2 over an open number) removes is pinned until that call returns: Linux
+ * defers the final fput to the closer's return to user space, as the shim closes the host fd
+ * after leaving fd_lock.
  *
  * Whitelisted divergences (documented upstream or inherent to keying on numbers; each is
  * applied at one place below, marked WHITELIST):
  *  - dup-then-close / one registration per number (spec §B9): Linux keeps an interest item
- *    while its file lives, keyed by (file, fd); the shim keys by number and its knote dies with
- *    the number's host fd. Reference events of an item whose number no longer refers to the
- *    registered file are not compared.
+ *    while its file lives, keyed by (file, fd); the shim keys by number and generation, and its
+ *    knote dies with the number's host fd. So an item registered for an earlier incarnation of
+ *    a number (closed, or replaced by dup2, while a dup kept the file open) lives on in Linux
+ *    only: its events are not compared, and when a ctl on the number differs because of it
+ *    (Linux EEXIST for an ADD after dup2 brought the same file back, or MOD/DEL finding it),
+ *    the reference drops the stale item and takes the shim's answer.
  *  - EPOLLET re-arm (spec §B4, poll.c comment): EV_CLEAR fires again on any buffer change
  *    kqueue sees (a partial read, a write seen by the write end), where Linux ET stays silent.
  *    Extra shim reports of an EPOLLET registration are not failures; missing ones are.
@@ -25,15 +31,13 @@
  *    supports, so this happens only when the number is reused under a racing ctl; the number is
  *    then quarantined (not compared) until a new file is installed at it.
  *  - a registration changed (ctl, close, reuse) between pwait's kevent and its merge may be
- *    reported by either side: both orders are valid linearizations. */
+ *    reported by either side: both orders are valid linearizations.
+ *  - epoll_ctl on an epoll target: nesting is modelled by neither side (the reference kernel
+ *    answers EINVAL), and the shim's "fd == epfd" check compares numbers where Linux compares
+ *    files, so DEL/MOD of a dup of epfd answer ENOENT instead of EINVAL. Not compared. */
 #include <stdio.h>
 
 #include "world.h"
-
-static const char *const op_names[OP_COUNT] = {
-    "eventfd", "pipe2", "socketpair", "open(O_PATH)", "open", "epoll_create1", "close", "dup",
-    "dup2",    "dup3",  "write",      "read",         "epoll_ctl", "epoll_pwait", "clone",
-    "exit",    "ioctl"};
 
 #define HANGUP (EPOLLHUP | EPOLLERR | EPOLLRDHUP)
 
@@ -42,10 +46,12 @@ static void touch(world_t *w, int fd) {
   w->last_change[fd] = ++w->change_seq;
 }
 
-/* A new file is installed at fd: whatever was quarantined there is gone. */
+/* A new file is installed at fd: a new incarnation of the number; whatever was quarantined
+ * there is gone. */
 static void installed(world_t *w, int fd) {
   if (fd < 0 || fd >= FD_TABLE_SIZE) return;
   touch(w, fd);
+  w->install_seq[fd] = w->change_seq;
   w->quarantined[fd] = false;
 }
 
@@ -103,8 +109,14 @@ static long ref_fionbio(world_t *w, int fd) {
 }
 
 static void remember_registration(world_t *w, op_rec_t *r) {
+  int fd = r->op->c;
   uint64_t serial = r->ev.data >> 6;
-  if (serial < MAX_OPS) w->data_ofd[serial] = ks_fd_ofd_id(w->lin, r->op->c);
+  if (r->op->b == EPOLL_CTL_DEL) {
+    w->ref_reg_inc[fd] = 0;
+    return;
+  }
+  w->ref_reg_inc[fd] = w->install_seq[fd];
+  if (serial < MAX_OPS) w->data_inc[serial] = w->install_seq[fd];
 }
 
 /* The whole operation on the reference, with the pinned descriptor where there is one. */
@@ -115,8 +127,10 @@ static long ref_apply(world_t *w, op_rec_t *r) {
   long ret;
   switch (op->kind) {
   case OP_CLOSE:
-    touch(w, op->a);
-    return ks_close(w->lin, op->a);
+    r->pin_old = ref_pin(w, op->a); /* Linux's deferred fput: released when close returns */
+    ret = ks_close(w->lin, op->a);
+    if (ret == 0) installed(w, op->a); /* a closed number is a new incarnation too */
+    return ret;
   case OP_DUP:
     ret = within_table(w, r->pin_fd >= 0 ? ks_fcntl(w->lin, fd, F_DUPFD, 0) : ks_dup(w->lin, fd));
     installed(w, (int)ret);
@@ -125,6 +139,7 @@ static long ref_apply(world_t *w, op_rec_t *r) {
   case OP_DUP3:
     if (op->a == op->b)
       return op->kind == OP_DUP3 ? ks_dup3(w->lin, op->a, op->b, 0) : ks_dup2(w->lin, op->a, op->b);
+    r->pin_old = ref_pin(w, op->b); /* the replaced file, released when the call returns */
     ret = ks_dup3(w->lin, fd, op->b, (op->kind == OP_DUP3 && (op->c & 1)) ? O_CLOEXEC : 0);
     installed(w, (int)ret);
     return ret;
@@ -135,8 +150,9 @@ static long ref_apply(world_t *w, op_rec_t *r) {
   case OP_CTL: {
     ks_epoll_event_t ev = {r->ev.events, r->ev.data};
     touch(w, op->c);
+    r->stale_item = w->ref_reg_inc[op->c] != 0 && w->ref_reg_inc[op->c] != w->install_seq[op->c];
     ret = ks_epoll_ctl(w->lin, epfd, op->b, op->c, &ev);
-    if (ret == 0 && op->b != EPOLL_CTL_DEL) remember_registration(w, r);
+    if (ret == 0) remember_registration(w, r);
     return ret;
   }
   case OP_PWAIT:
@@ -149,10 +165,13 @@ static long ref_apply(world_t *w, op_rec_t *r) {
     return 0;
   default:
     ret = ref_create(w, r);
-    if (ret >= 0) installed(w, (int)ret);
-    if (ret == 0 && (op->kind == OP_PIPE || op->kind == OP_SOCKETPAIR)) {
-      installed(w, r->ref_fds[0]);
-      installed(w, r->ref_fds[1]);
+    if (op->kind == OP_PIPE || op->kind == OP_SOCKETPAIR) {
+      if (ret == 0) {
+        installed(w, r->ref_fds[0]);
+        installed(w, r->ref_fds[1]);
+      }
+    } else if (ret >= 0) {
+      installed(w, (int)ret);
     }
     return ret;
   }
@@ -194,10 +213,11 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
   case SHIM_AT_IOCTL:
   case SHIM_AT_INSTANCE:
     apply_once(w, r);
-    if (at == SHIM_AT_DUP && result >= 0) check_generation(w, result);
+    if (at == SHIM_AT_DUP && result >= 0 && r->op->a != r->op->b) check_generation(w, result);
     if (at == SHIM_AT_ALLOC && result >= 0) check_generation(w, result);
     break;
   case SHIM_AT_CTL:
+    r->target_type = w->shim.fd_table[r->op->c].type;
     apply_once(w, r);
     if (result == 0 && r->op->b != EPOLL_CTL_DEL) {
       epoll_instance_t *inst = w->shim.fd_table[r->op->a].type == FD_EPOLL
@@ -213,6 +233,7 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
     break;
   case SHIM_AT_MERGE:
     /* inst->lock is held: the shim's registrations are stable while we compare. */
+    r->merged = true;
     oracle_compare_events(w, t->pwait_inst, r->out, result, r->ref_events, r->ref_nevents,
                           r->seq_at_kevent, CF_SITE("diff.epoll_pwait"), "differential");
     for (int i = 0; i < result; i++) {
@@ -232,8 +253,8 @@ int oracle_filter_reference(world_t *w, const ks_epoll_event_t *in, int n, ks_ep
     int fd = (int)(in[i].data & 63);
     uint64_t serial = in[i].data >> 6;
     if (w->quarantined[fd]) continue;
-    /* WHITELIST dup-then-close: the item's number now names another file (or none). */
-    if (serial < MAX_OPS && ks_fd_ofd_id(w->lin, fd) != w->data_ofd[serial]) continue;
+    /* WHITELIST dup-then-close: the item is from an earlier incarnation of its number. */
+    if (serial < MAX_OPS && w->data_inc[serial] != w->install_seq[fd]) continue;
     out[kept++] = in[i];
   }
   return kept;
@@ -306,17 +327,32 @@ static bool unsupported_filter(world_t *w, op_rec_t *r) {
   return true;
 }
 
+/* The reference still holds an item for an earlier incarnation of the ctl's number. */
+static bool stale_reference_item(world_t *w, op_rec_t *r) {
+  (void)w;
+  return r->op->kind == OP_CTL && r->ret != r->ref_ret && r->stale_item;
+}
+
 void oracle_op_done(world_t *w, guest_thread_t *t) {
   op_rec_t *r = t->op;
   const op_t *op = r->op;
   cf_oracle_begin();
   apply_once(w, r);
-  if (op->kind == OP_CTL && unsupported_filter(w, r)) {
+  if (stale_reference_item(w, r)) {
+    /* WHITELIST dup-then-close: drop Linux's stale item, then redo an ADD as the shim did. */
+    int epfd = r->pin_epfd >= 0 ? r->pin_epfd : op->a;
+    ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_DEL, op->c, NULL);
+    w->ref_reg_inc[op->c] = 0;
+    if (op->b == EPOLL_CTL_ADD && r->ret == 0) {
+      ks_epoll_event_t ev = {r->ev.events, r->ev.data};
+      if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_ADD, op->c, &ev) == 0) remember_registration(w, r);
+    }
+  } else if (op->kind == OP_CTL && unsupported_filter(w, r)) {
     /* WHITELIST unsupported host filter: quarantine the number until it is reused. */
     w->quarantined[op->c] = true;
-  } else if (!(op->kind == OP_CTL && w->quarantined[op->c])) {
+  } else if (!(op->kind == OP_CTL && (w->quarantined[op->c] || r->target_type == FD_EPOLL))) {
     long ref_ret = r->ref_ret;
-    if (op->kind == OP_PWAIT && ref_ret > 0) ref_ret = r->ret; /* events were compared at merge */
+    if (op->kind == OP_PWAIT && r->merged) ref_ret = r->ret; /* events were compared at merge */
     bool same = r->ret == ref_ret;
     if (same && r->ret == 0 && (op->kind == OP_PIPE || op->kind == OP_SOCKETPAIR))
       same = r->fds[0] == r->ref_fds[0] && r->fds[1] == r->ref_fds[1];
@@ -325,12 +361,13 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
     if (!same) {
       cf_fail("differential", SHIM_SYSTEM, diff_site(op->kind),
               "thread %d %s(%d, %d, %d) returned %ld (fds %d,%d), Linux %ld (fds %d,%d)",
-              t->id, op_names[op->kind], op->a, op->b, op->c, r->ret, r->fds[0], r->fds[1],
+              t->id, op_name(op->kind), op->a, op->b, op->c, r->ret, r->fds[0], r->fds[1],
               ref_ret, r->ref_fds[0], r->ref_fds[1]);
     }
   }
   if (r->pin_fd >= 0) ks_close(w->lin, r->pin_fd);
+  if (r->pin_old >= 0) ks_close(w->lin, r->pin_old);
   if (r->pin_epfd >= 0) ks_close(w->lin, r->pin_epfd);
-  r->pin_fd = r->pin_epfd = -1;
+  r->pin_fd = r->pin_epfd = r->pin_old = -1;
   cf_oracle_end();
 }

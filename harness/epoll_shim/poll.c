@@ -45,6 +45,44 @@ static void instance_put(shim_t *s, epoll_instance_t *inst) {
   if (left == 0) instance_free(s, inst);
 }
 
+/* The epoll fd of a ctl/pwait, resolved once: the host ref (a transient dup of the kqueue
+ * fd when multi-threaded, as host_fd_ref_open) and the instance reference in one fd_lock
+ * section, so both come from the same incarnation of epfd. Upstream resolves the number twice
+ * (host_fd_ref_open, then epoll_instance_acquire); a close of epfd in between answered EINVAL
+ * and a close+reuse by another epoll paired one instance's kqueue with another's regs
+ * (epoll-146-epfd-relookup). O_PATH: EBADF, as Linux's fdget(). */
+static int epoll_ref_open(shim_t *s, guest_thread_t *t, int epfd, host_fd_ref_t *ref,
+                          epoll_instance_t **inst) {
+  *inst = NULL;
+  if (cf_bug(CF_BUG_EPOLL_146_EPFD_RELOOKUP)) {
+    int ret = host_fd_ref_open_io(s, t, epfd, ref);
+    if (ret == 0) *inst = epoll_instance_acquire(s, epfd);
+    return ret;
+  }
+  ref->fd = -1;
+  ref->owned = false;
+  ref->efd = NULL;
+  if (epfd < 0 || epfd >= FD_TABLE_SIZE) {
+    shim_observe(s, t, SHIM_AT_RESOLVE, epfd, -EBADF);
+    return -EBADF;
+  }
+  bool single = thread_is_single_active(s);
+  cf_mutex_lock(&s->fd_lock);
+  const fd_entry_t *e = &s->fd_table[epfd];
+  int h = -EBADF;
+  if (e->type != FD_CLOSED && e->type != FD_PATH) h = single ? e->host_fd : ks_dup(s->host, e->host_fd);
+  if (h >= 0 && e->type == FD_EPOLL && e->dir) {
+    *inst = e->dir;
+    if (!cf_bug(CF_BUG_EPOLL_146_INSTANCE_UAF)) e->dir->refcount++;
+  }
+  shim_observe(s, t, SHIM_AT_RESOLVE, epfd, h < 0 ? h : 0);
+  cf_mutex_unlock(&s->fd_lock);
+  if (h < 0) return h;
+  ref->fd = h;
+  ref->owned = !single;
+  return 0;
+}
+
 /* The table's reference (fd_cleanup_entry) goes here. */
 void epoll_instance_release(shim_t *s, epoll_instance_t *inst) { instance_put(s, inst); }
 
@@ -129,7 +167,13 @@ static void epoll_del_filters(shim_t *s, int kq, int ident, uint32_t events, uin
 
 /* The target lookup: one fd_lock section validates the target and yields the host fd the
  * knote is keyed on (PR #73), and decides the errors Linux reports before touching the
- * interest list, in Linux's order (PR #332): EBADF, EPERM, EINVAL. */
+ * interest list, in Linux's order (PR #332): EBADF, EPERM, EINVAL. On success fd_lock stays
+ * held until the registration is stored: upstream releases it here, and a sibling's close of
+ * the target before EV_ADD leaves the registration of a closed number, or with the host
+ * reusing the number, a knote on another file reported as this fd (spec §B6;
+ * epoll-73-snapshot-toctou). Holding it keeps the close path out, so the host fd cannot be
+ * closed or reused under the kevent changes; the lock order fd_lock -> inst->lock is the close
+ * hook's. */
 static int ctl_target_snapshot(shim_t *s, guest_thread_t *t, int epfd, int op, int fd,
                                epoll_instance_t *inst, fd_entry_t *snap) {
   if (fd < 0 || fd >= FD_TABLE_SIZE) {
@@ -148,7 +192,7 @@ static int ctl_target_snapshot(shim_t *s, guest_thread_t *t, int epfd, int op, i
   else if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_DEL && op != EPOLL_CTL_MOD)
     ret = -EINVAL;
   if (ret < 0) shim_observe(s, t, SHIM_AT_CTL, fd, ret);
-  cf_mutex_unlock(&s->fd_lock);
+  if (ret < 0 || cf_bug(CF_BUG_EPOLL_73_SNAPSHOT_TOCTOU)) cf_mutex_unlock(&s->fd_lock);
   return ret;
 }
 
@@ -199,26 +243,30 @@ int sys_epoll_ctl(shim_t *s, guest_thread_t *t, int epfd, int op, int fd,
                   const linux_epoll_event_t *ev) {
   if (op != EPOLL_CTL_DEL && !ev) return -EFAULT; /* the event copy fails first (PR #332) */
   host_fd_ref_t epoll_ref;
-  int ret = host_fd_ref_open(s, t, epfd, &epoll_ref);
+  epoll_instance_t *inst;
+  int ret = epoll_ref_open(s, t, epfd, &epoll_ref, &inst);
   if (ret < 0) return ret;
-  epoll_instance_t *inst = epoll_instance_acquire(s, epfd);
-  fd_entry_t snap;
-  ret = ctl_target_snapshot(s, t, epfd, op, fd, inst, &snap);
-  host_fd_ref_t target_ref = {-1, false};
-  int target_host_fd = snap.host_fd;
-  if (ret == 0 && cf_bug(CF_BUG_EPOLL_73_TRANSIENT_DUP)) {
+  host_fd_ref_t target_ref = {-1, false, NULL};
+  if (cf_bug(CF_BUG_EPOLL_73_TRANSIENT_DUP)) {
     /* epoll-73-transient-dup: before b8569ab the ident came from host_fd_ref_open, a dup
      * in a multi-threaded guest, closed (with its knotes) when the call returns. */
     ret = host_fd_ref_open(s, t, fd, &target_ref);
-    if (ret < 0) shim_observe(s, t, SHIM_AT_CTL, fd, ret);
-    target_host_fd = target_ref.fd;
+    if (ret < 0) {
+      shim_observe(s, t, SHIM_AT_CTL, fd, ret);
+      goto out;
+    }
   }
+  fd_entry_t snap;
+  ret = ctl_target_snapshot(s, t, epfd, op, fd, inst, &snap);
+  int target_host_fd = target_ref.fd >= 0 ? target_ref.fd : snap.host_fd;
   if (ret == 0) {
     cf_mutex_lock(&inst->lock);
     ret = ctl_locked(s, inst, epoll_ref.fd, op, fd, target_host_fd, &snap, ev);
     shim_observe(s, t, SHIM_AT_CTL, fd, ret);
     cf_mutex_unlock(&inst->lock);
+    if (!cf_bug(CF_BUG_EPOLL_73_SNAPSHOT_TOCTOU)) cf_mutex_unlock(&s->fd_lock);
   }
+out:
   if (inst) epoll_instance_done(s, inst);
   host_fd_ref_close(s, &target_ref);
   host_fd_ref_close(s, &epoll_ref);
@@ -271,9 +319,13 @@ static int epoll_merge_events(shim_t *s, epoll_instance_t *inst, int kq, const k
 int sys_epoll_pwait(shim_t *s, guest_thread_t *t, int epfd, linux_epoll_event_t *events,
                     int maxevents, int64_t timeout) {
   host_fd_ref_t epoll_ref;
-  int ret = host_fd_ref_open(s, t, epfd, &epoll_ref);
+  epoll_instance_t *inst;
+  int ret = epoll_ref_open(s, t, epfd, &epoll_ref, &inst);
   if (ret < 0) return ret;
-  epoll_instance_t *inst = maxevents > 0 ? epoll_instance_acquire(s, epfd) : NULL;
+  if (maxevents <= 0 && inst) {
+    epoll_instance_done(s, inst);
+    inst = NULL;
+  }
   if (!inst) {
     shim_observe(s, t, SHIM_AT_INSTANCE, epfd, -EINVAL);
     host_fd_ref_close(s, &epoll_ref);

@@ -145,6 +145,9 @@ struct shim {
 typedef struct host_fd_ref {
   int fd;
   bool owned;            /* a transient dup that host_fd_ref_close() closes */
+  /* The eventfd counter of the same entry, pinned in the same step: looking it up again
+   * later could find another file at the number. */
+  eventfd_state_t *efd;
 } host_fd_ref_t;
 
 /* ---- world ---------------------------------------------------------------------------- */

@@ -126,6 +126,13 @@ static long clone_thread(world_t *w) {
   return id;
 }
 
+const char *op_name(op_kind_t kind) {
+  static const char *const names[OP_COUNT] = {
+      "eventfd", "pipe2", "socketpair", "open_path", "open", "epoll_create1", "close", "dup",
+      "dup2", "dup3", "write", "read", "epoll_ctl", "epoll_pwait", "clone", "exit", "ioctl"};
+  return names[kind];
+}
+
 static const int64_t pwait_timeouts[3] = {0, 5, -1};
 static const unsigned long ioctl_requests[3] = {LINUX_FIONBIO, LINUX_FIOCLEX, LINUX_FIONCLEX};
 
@@ -183,12 +190,14 @@ static void run_op(world_t *w, guest_thread_t *t, const op_t *op) {
   linux_epoll_event_t out[MAX_EVENTS];
   memset(r, 0, sizeof *r);
   r->op = op;
-  r->pin_fd = r->pin_epfd = -1;
+  r->pin_fd = r->pin_epfd = r->pin_old = -1;
   r->fds[0] = r->fds[1] = r->ref_fds[0] = r->ref_fds[1] = -1;
   t->op = r;
   t->in_syscall = true;
   r->ret = do_op(w, t, r, out);
   t->in_syscall = false;
+  cf_note(CF_SITE("guest.syscall"), "T%d %s(%d, %d, %d) = %ld", t->id, op_name(op->kind), op->a,
+          op->b, op->c, r->ret);
   if (op->kind == OP_CLONE) {
     r->applied = true; /* nothing to compare: Linux threads do not touch the fd table */
     r->ref_ret = r->ret;

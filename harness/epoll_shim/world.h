@@ -60,8 +60,12 @@ typedef struct op_rec {
   int ref_fds[2];
   uint8_t ref_rbuf[8];
   int pin_epfd, pin_fd;  /* reference descriptors held for the call, or -1 */
+  int pin_old;           /* close/dup2: the removed file, held until the call returns */
   int resolves;
+  int target_type;       /* ctl: the shim's type of the target at the commit point */
   uint64_t seq_at_kevent;
+  bool merged;           /* pwait: events were compared at a merge */
+  bool stale_item;       /* ctl: the reference held an item from an earlier incarnation */
   ks_epoll_event_t ref_events[MAX_EVENTS];
   int ref_nevents;
 } op_rec_t;
@@ -87,7 +91,10 @@ typedef struct world {
   uint64_t change_seq;                 /* bumped whenever a number's file or registration changes */
   uint64_t last_change[FD_TABLE_SIZE];
   bool quarantined[FD_TABLE_SIZE];     /* see oracle.c: unsupported host filter */
-  int64_t data_ofd[MAX_OPS];           /* ctl serial -> reference ofd id it registered */
+  uint64_t install_seq[FD_TABLE_SIZE]; /* incarnation of each number (change_seq at install) */
+  uint64_t ref_reg_inc[FD_TABLE_SIZE]; /* incarnation the reference's item for the number is
+                                          from (0: none known) */
+  uint64_t data_inc[MAX_OPS];          /* ctl serial -> incarnation it registered */
   uint64_t max_generation;
   oneshot_track_t oneshot[8];
   uint64_t foreign_observes;           /* commit points reached, for "did anything else run" */
@@ -117,5 +124,6 @@ void check_liveness_at_quiescence(void *arg);
 
 /* workload.c */
 void epoll_shim_main(void *arg);
+const char *op_name(op_kind_t kind);
 
 #endif
