@@ -53,6 +53,7 @@ static void check_instance(world_t *w, epoll_instance_t *inst) {
    * on the table's persistent host fd, with udata = the guest fd. */
   for (int g = 0; g < FD_TABLE_SIZE; g++) {
     const epoll_reg_t *reg = &inst->regs[g];
+    if (!reg->active) continue;
     const fd_entry_t *e = &s->fd_table[g];
     if (!reg->active || reg->oneshot_armed || w->quarantined[g]) continue;
     if (e->type == FD_CLOSED || e->generation != reg->generation) continue;
@@ -64,6 +65,12 @@ static void check_instance(world_t *w, epoll_instance_t *inst) {
               g, reg->events, rd && !has_knote(kn, n, e->host_fd, KS_EVFILT_READ, g) ? "read" : "write",
               e->host_fd);
   }
+  /* host fd -> guest fd, so ownership is one lookup per knote */
+  int8_t guest_of[KS_NFD];
+  memset(guest_of, -1, sizeof guest_of);
+  for (int x = 0; x < FD_TABLE_SIZE; x++)
+    if (s->fd_table[x].type != FD_CLOSED && s->fd_table[x].host_fd >= 0)
+      guest_of[s->fd_table[x].host_fd] = (int8_t)x;
   for (int i = 0; i < n; i++) {
     int g = (int)kn[i].udata, h = (int)kn[i].ident;
     if (kn[i].udata >= FD_TABLE_SIZE)
@@ -73,11 +80,11 @@ static void check_instance(world_t *w, epoll_instance_t *inst) {
     if (w->quarantined[g]) continue;
     /* B11.3: a knote never sits on another guest fd's descriptor (its readiness would be
      * reported as g's). */
-    for (int x = 0; x < FD_TABLE_SIZE; x++)
-      if (x != g && s->fd_table[x].type != FD_CLOSED && s->fd_table[x].host_fd == h)
-        cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.knote-owner"),
-                "knote (host fd %d, filter %d) carries udata %d but host fd %d is guest fd %d's", h,
-                kn[i].filter, g, h, x);
+    int x = h >= 0 && h < KS_NFD ? guest_of[h] : -1;
+    if (x >= 0 && x != g)
+      cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.knote-owner"),
+              "knote (host fd %d, filter %d) carries udata %d but host fd %d is guest fd %d's", h,
+              kn[i].filter, g, h, x);
     /* B11.3/B11.4: every knote belongs to a registration (DEL removes all of its knotes). */
     if (!inst->regs[g].active)
       cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.knote-registered"),

@@ -29,6 +29,8 @@
  * carry on the host (a program knows what it opened): read-only ends and eventfds get no
  * EPOLLOUT, write ends no EPOLLIN, EPOLLRDHUP comes only with EPOLLIN, and at least one
  * direction is always asked for. ctl data is (ctl serial << 6) | fd. */
+#include <stddef.h>
+
 #include "world.h"
 
 static const uint8_t operand_count[OP_COUNT] = {
@@ -188,7 +190,8 @@ static long do_op(world_t *w, guest_thread_t *t, op_rec_t *r, linux_epoll_event_
 static void run_op(world_t *w, guest_thread_t *t, const op_t *op) {
   op_rec_t *r = &w->recs[t->id];
   linux_epoll_event_t out[MAX_EVENTS];
-  memset(r, 0, sizeof *r);
+  /* Everything up to the reference's event buffer, which pwait fills before reading. */
+  memset(r, 0, offsetof(op_rec_t, ref_events));
   r->op = op;
   r->pin_fd = r->pin_epfd = r->pin_old = -1;
   r->fds[0] = r->fds[1] = r->ref_fds[0] = r->ref_fds[1] = -1;
@@ -203,7 +206,10 @@ static void run_op(world_t *w, guest_thread_t *t, const op_t *op) {
     r->ref_ret = r->ret;
   }
   oracle_op_done(w, t);
-  if (world_quiet(w, t)) {
+  /* Reads, writes, creations and ioctls cannot change registrations or knotes. */
+  bool may_change = op->kind == OP_CTL || op->kind == OP_PWAIT || op->kind == OP_CLOSE ||
+                    op->kind == OP_DUP2 || op->kind == OP_DUP3;
+  if (may_change && world_quiet(w, t)) {
     check_structure(w);
     if (op->kind == OP_CLOSE && r->ret == 0) check_close_hygiene(w, op->a);
   }

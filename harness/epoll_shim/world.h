@@ -64,10 +64,10 @@ typedef struct op_rec {
   int resolves;
   int target_type;       /* ctl: the shim's type of the target at the commit point */
   uint64_t seq_at_kevent;
+  int ref_nevents;
   bool merged;           /* pwait: events were compared at a merge */
   bool stale_item;       /* ctl: the reference held an item from an earlier incarnation */
-  ks_epoll_event_t ref_events[MAX_EVENTS];
-  int ref_nevents;
+  ks_epoll_event_t ref_events[MAX_EVENTS]; /* last: run_op clears only what precedes it */
 } op_rec_t;
 
 typedef struct oneshot_track {
