@@ -285,9 +285,18 @@ static int epoll_merge_events(shim_t *s, epoll_instance_t *inst, int kq, const k
     uint64_t g = kev[i].udata;
     if (g >= FD_TABLE_SIZE) continue;
     epoll_reg_t *reg = &inst->regs[g];
-    if (!reg->active) {
-      /* 26de80c: an orphan knote (its registration is gone) would keep a level-triggered
-       * wait spinning; delete it, keyed by the ident the kevent came back with. */
+    const fd_entry_t *e = &s->fd_table[g];
+    /* The knote must be the current incarnation's: keyed on the number's host fd now, stamped
+     * with its generation. A closing file's knote lives until the close path's host close,
+     * after the number may have been reused and registered again (issue #78: pwait had no
+     * generation check; epoll-78-pwait-no-generation). fd_lock is held by the caller. */
+    bool stale = !cf_bug(CF_BUG_EPOLL_78_PWAIT_NO_GENERATION) && reg->active &&
+                 (e->type == FD_CLOSED || e->host_fd != (int)kev[i].ident ||
+                  e->generation != reg->generation);
+    if (!reg->active || stale) {
+      /* 26de80c: an orphan knote (its registration is gone, or it is stale) would keep a
+       * level-triggered wait spinning; delete it, keyed by the ident the kevent came back
+       * with. */
       kevent_change(s, kq, (int)kev[i].ident, kev[i].filter, KS_EV_DELETE, g);
       continue;
     }
@@ -345,11 +354,15 @@ int sys_epoll_pwait(shim_t *s, guest_thread_t *t, int epfd, linux_epoll_event_t 
       ret = n;
       break;
     }
-    /* The instance is walked under its lock, never across the blocking kevent (PR #146). */
+    /* The instance is walked under its lock, never across the blocking kevent (PR #146), and
+     * under fd_lock (taken first, the lock order) so the merge can tell stale knotes. */
+    bool table_locked = !cf_bug(CF_BUG_EPOLL_78_PWAIT_NO_GENERATION);
+    if (table_locked) cf_mutex_lock(&s->fd_lock);
     cf_mutex_lock(&inst->lock);
     ret = epoll_merge_events(s, inst, epoll_ref.fd, kev, n, events, maxevents);
     shim_observe(s, t, SHIM_AT_MERGE, epfd, ret);
     cf_mutex_unlock(&inst->lock);
+    if (table_locked) cf_mutex_unlock(&s->fd_lock);
     if (ret > 0 || n == 0 || timeout == 0) break;
     /* Everything returned was filtered out: wait again rather than report a spurious zero
      * (fc2a9b0), for what is left of a finite timeout. */
