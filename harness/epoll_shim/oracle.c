@@ -343,7 +343,10 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
   const op_t *op = r->op;
   cf_oracle_begin();
   apply_once(w, r);
-  if (stale_reference_item(w, r)) {
+  if (op->kind == OP_CTL && unsupported_filter(w, r)) {
+    /* WHITELIST unsupported host filter: quarantine the number until it is reused. */
+    w->quarantined[op->c] = true;
+  } else if (stale_reference_item(w, r)) {
     /* WHITELIST dup-then-close: drop Linux's stale item, then redo an ADD as the shim did. */
     int epfd = r->pin_epfd >= 0 ? r->pin_epfd : op->a;
     ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_DEL, op->c, NULL);
@@ -352,9 +355,6 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
       ks_epoll_event_t ev = {r->ev.events, r->ev.data};
       if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_ADD, op->c, &ev) == 0) remember_registration(w, r);
     }
-  } else if (op->kind == OP_CTL && unsupported_filter(w, r)) {
-    /* WHITELIST unsupported host filter: quarantine the number until it is reused. */
-    w->quarantined[op->c] = true;
   } else if (!(op->kind == OP_CTL && (w->quarantined[op->c] || r->target_type == FD_EPOLL))) {
     long ref_ret = r->ref_ret;
     if (op->kind == OP_PWAIT && r->merged) ref_ret = r->ret; /* events were compared at merge */
