@@ -2,3 +2,4 @@
  * Each list file holds TEST_ENTRY(name) lines for tests defined with TEST_IMPL(name). */
 #include "list-runtime.h"
 #include "list-kernel.h"
+#include "list-epoll-shim.h"
