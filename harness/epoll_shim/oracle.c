@@ -110,15 +110,32 @@ static long ref_fionbio(world_t *w, int fd) {
   return (fl & O_PATH) ? -EBADF : 0;
 }
 
+/* The reference items of (fd, its current file) are replaced by a MOD and gone after a DEL. */
+static void retire_items(world_t *w, int fd) {
+  int64_t ofd = ks_fd_ofd_id(w->lin, fd);
+  for (int i = 0; i < MAX_OPS; i++)
+    if (w->data_live[i] && w->data_fd[i] == fd && w->data_ofd[i] == ofd) w->data_live[i] = false;
+}
+
 static void remember_registration(world_t *w, op_rec_t *r) {
   int fd = r->op->c;
   uint64_t serial = r->ev.data >> 6;
-  if (r->op->b == EPOLL_CTL_DEL) {
-    w->ref_reg_inc[fd] = 0;
-    return;
-  }
-  w->ref_reg_inc[fd] = w->install_seq[fd];
-  if (serial < MAX_OPS) w->data_inc[serial] = w->install_seq[fd];
+  retire_items(w, fd);
+  if (r->op->b == EPOLL_CTL_DEL || serial >= MAX_OPS) return;
+  w->data_inc[serial] = w->install_seq[fd];
+  w->data_ofd[serial] = ks_fd_ofd_id(w->lin, fd);
+  w->data_fd[serial] = fd;
+  w->data_live[serial] = true;
+}
+
+/* Does the reference hold an item for fd's current file from an earlier incarnation of fd? */
+static bool has_stale_item(world_t *w, int fd) {
+  int64_t ofd = ks_fd_ofd_id(w->lin, fd);
+  for (int i = 0; i < MAX_OPS; i++)
+    if (w->data_live[i] && w->data_fd[i] == fd && w->data_ofd[i] == ofd &&
+        w->data_inc[i] != w->install_seq[fd])
+      return true;
+  return false;
 }
 
 /* The whole operation on the reference, with the pinned descriptor where there is one. */
@@ -152,7 +169,7 @@ static long ref_apply(world_t *w, op_rec_t *r) {
   case OP_CTL: {
     ks_epoll_event_t ev = {r->ev.events, r->ev.data};
     touch(w, op->c);
-    r->stale_item = w->ref_reg_inc[op->c] != 0 && w->ref_reg_inc[op->c] != w->install_seq[op->c];
+    r->stale_item = has_stale_item(w, op->c);
     ret = ks_epoll_ctl(w->lin, epfd, op->b, op->c, &ev);
     if (ret == 0) remember_registration(w, r);
     return ret;
@@ -351,8 +368,7 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
   } else if (stale_reference_item(w, r)) {
     /* WHITELIST dup-then-close: drop Linux's stale item, then redo an ADD as the shim did. */
     int epfd = r->pin_epfd >= 0 ? r->pin_epfd : op->a;
-    ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_DEL, op->c, NULL);
-    w->ref_reg_inc[op->c] = 0;
+    if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_DEL, op->c, NULL) == 0) retire_items(w, op->c);
     if (op->b == EPOLL_CTL_ADD && r->ret == 0) {
       ks_epoll_event_t ev = {r->ev.events, r->ev.data};
       if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_ADD, op->c, &ev) == 0) remember_registration(w, r);

@@ -92,9 +92,12 @@ typedef struct world {
   uint64_t last_change[FD_TABLE_SIZE];
   bool quarantined[FD_TABLE_SIZE];     /* see oracle.c: unsupported host filter */
   uint64_t install_seq[FD_TABLE_SIZE]; /* incarnation of each number (change_seq at install) */
-  uint64_t ref_reg_inc[FD_TABLE_SIZE]; /* incarnation the reference's item for the number is
-                                          from (0: none known) */
-  uint64_t data_inc[MAX_OPS];          /* ctl serial -> incarnation it registered */
+  /* The reference's interest items, by ctl serial (data >> 6): Linux keys them by (file, fd),
+   * so one number can have several, from different incarnations. */
+  uint64_t data_inc[MAX_OPS];          /* the incarnation of the number it registered */
+  int64_t data_ofd[MAX_OPS];           /* the reference file it registered */
+  int data_fd[MAX_OPS];                /* the number it registered */
+  bool data_live[MAX_OPS];             /* not modified or deleted since */
   uint64_t max_generation;
   oneshot_track_t oneshot[8];
   uint64_t foreign_observes;           /* commit points reached, for "did anything else run" */
