@@ -61,7 +61,7 @@ static int knotes_on(shim_world_t *w, int epfd, int ident, int udata) {
   ks_kevent_t kn[32];
   int n = ks_kqueue_knotes(w->host, w->s.fd_table[epfd].host_fd, kn, 32), hits = 0;
   for (int i = 0; i < n && i < 32; i++)
-    if ((int)kn[i].ident == ident && (int)kn[i].udata == udata) hits++;
+    if ((int)kn[i].ident == ident && (int)udata_fd(kn[i].udata) == udata) hits++;
   return hits;
 }
 
@@ -279,8 +279,10 @@ TEST_IMPL(epoll_shim_seeds_pass_without_toggles) {
     cf_result_t res;
     ASSERT_EQ(run_seed(e->d_name, 0, &res), 0);
     if (res.failed) {
+      char name[256];
+      snprintf(name, sizeof name, "%s", e->d_name);
       closedir(d);
-      FAIL_MSG("%s failed: %s@%s: %s", e->d_name, res.oracle, res.site, res.detail);
+      FAIL_MSG("%s failed: %s@%s: %s", name, res.oracle, res.site, res.detail);
     }
     seeds++;
   }

@@ -37,7 +37,7 @@ static int instance_kq(world_t *w, const epoll_instance_t *inst, int *epfd) {
 
 static bool has_knote(const ks_kevent_t *kn, int n, int ident, int16_t filter, int udata) {
   for (int i = 0; i < n; i++)
-    if ((int)kn[i].ident == ident && kn[i].filter == filter && kn[i].udata == (uint64_t)udata)
+    if ((int)kn[i].ident == ident && kn[i].filter == filter && udata_fd(kn[i].udata) == (uint64_t)udata)
       return true;
   return false;
 }
@@ -72,8 +72,8 @@ static void check_instance(world_t *w, epoll_instance_t *inst) {
     if (s->fd_table[x].type != FD_CLOSED && s->fd_table[x].host_fd >= 0)
       guest_of[s->fd_table[x].host_fd] = (int8_t)x;
   for (int i = 0; i < n; i++) {
-    int g = (int)kn[i].udata, h = (int)kn[i].ident;
-    if (kn[i].udata >= FD_TABLE_SIZE)
+    int g = (int)udata_fd(kn[i].udata), h = (int)kn[i].ident;
+    if (udata_fd(kn[i].udata) >= FD_TABLE_SIZE)
       cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.knote-owner"),
               "knote (%d, %d) has udata %llu, not a guest fd", h, kn[i].filter,
               (unsigned long long)kn[i].udata);

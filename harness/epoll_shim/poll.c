@@ -3,7 +3,8 @@
  *
  * An epoll instance is a host kqueue plus regs[], indexed by guest fd number. A registration
  * becomes one knote per direction (EVFILT_READ for EPOLLIN/EPOLLRDHUP, EVFILT_WRITE for
- * EPOLLOUT) keyed on the target's persistent host fd, with udata = the guest fd, EV_CLEAR for
+ * EPOLLOUT) keyed on the target's persistent host fd, with udata = the guest fd (plus the
+ * registration's stamp, see epoll-146-stale-merge), EV_CLEAR for
  * EPOLLET and EV_ONESHOT plus the software oneshot_armed flag for EPOLLONESHOT. pwait merges
  * kevents by udata. Not modelled: the wakeup pipe and 200 ms slices (they only re-check
  * signals, which the guest never sends), pty masters, EPOLLEXCLUSIVE. */
@@ -223,12 +224,14 @@ static int ctl_locked(shim_t *s, epoll_instance_t *inst, int kq, int op, int fd,
   uint16_t kflags = KS_EV_ADD;
   if (ev->events & EPOLLET) kflags |= KS_EV_CLEAR;
   if (ev->events & EPOLLONESHOT) kflags |= KS_EV_ONESHOT;
+  uint64_t stamp = cf_bug(CF_BUG_EPOLL_146_STALE_MERGE) ? 0 : ++inst->ctl_seq;
+  uint64_t udata = (uint64_t)fd | (stamp << UDATA_STAMP_SHIFT);
   int r;
   if (wants_read(ev->events) &&
-      (r = kevent_change(s, kq, target_host_fd, KS_EVFILT_READ, kflags, (uint64_t)fd)) < 0)
+      (r = kevent_change(s, kq, target_host_fd, KS_EVFILT_READ, kflags, udata)) < 0)
     return r;
   if (wants_write(ev->events) &&
-      (r = kevent_change(s, kq, target_host_fd, KS_EVFILT_WRITE, kflags, (uint64_t)fd)) < 0)
+      (r = kevent_change(s, kq, target_host_fd, KS_EVFILT_WRITE, kflags, udata)) < 0)
     return r;
   reg->events = ev->events;
   reg->data = ev->data;
@@ -236,6 +239,7 @@ static int ctl_locked(shim_t *s, epoll_instance_t *inst, int kq, int op, int fd,
   reg->ofd_id = snap->ofd_id;
   reg->active = true;
   reg->oneshot_armed = false;
+  reg->stored_at = stamp;
   return 0;
 }
 
@@ -282,7 +286,7 @@ static int epoll_merge_events(shim_t *s, epoll_instance_t *inst, int kq, const k
   int out_fd[FD_TABLE_SIZE];
   int nout = 0;
   for (int i = 0; i < n; i++) {
-    uint64_t g = kev[i].udata;
+    uint64_t g = udata_fd(kev[i].udata);
     if (g >= FD_TABLE_SIZE) continue;
     epoll_reg_t *reg = &inst->regs[g];
     const fd_entry_t *e = &s->fd_table[g];
@@ -297,10 +301,17 @@ static int epoll_merge_events(shim_t *s, epoll_instance_t *inst, int kq, const k
       /* 26de80c: an orphan knote (its registration is gone, or it is stale) would keep a
        * level-triggered wait spinning; delete it, keyed by the ident the kevent came back
        * with. */
-      kevent_change(s, kq, (int)kev[i].ident, kev[i].filter, KS_EV_DELETE, g);
+      kevent_change(s, kq, (int)kev[i].ident, kev[i].filter, KS_EV_DELETE, kev[i].udata);
       continue;
     }
     if (reg->oneshot_armed) continue; /* the other filter of a fired EPOLLONESHOT */
+    /* An event from a knote of an earlier registration, collected before a ctl replaced it
+     * (possibly for another file at the same number and reused host fd): reporting it would
+     * give the new data and use up a new EPOLLONESHOT arm. The new knote was evaluated by
+     * EV_ADD, so the next kevent reports it if it is ready. epoll-146-stale-merge: upstream
+     * merges it. */
+    if (!cf_bug(CF_BUG_EPOLL_146_STALE_MERGE) && udata_stamp(kev[i].udata) != reg->stored_at)
+      continue;
     uint32_t bits = kev[i].filter == KS_EVFILT_READ ? EPOLLIN : EPOLLOUT;
     bits &= reg->events;
     if (kev[i].flags & KS_EV_EOF) {

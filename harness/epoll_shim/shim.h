@@ -72,6 +72,7 @@ typedef struct epoll_reg {
   uint64_t ofd_id;
   bool active;
   bool oneshot_armed;    /* EPOLLONESHOT fired: disarmed until MOD */
+  uint64_t stored_at;    /* the stamp its knotes carry in udata (0: upstream's plain udata) */
 } epoll_reg_t;
 
 struct epoll_instance {
@@ -79,6 +80,7 @@ struct epoll_instance {
   epoll_reg_t regs[FD_TABLE_SIZE];
   int refcount;          /* the table's reference + one per in-flight ctl/pwait (PR #146) */
   cf_mutex_t lock;       /* lock order: fd_lock -> inst->lock (PR #146) */
+  uint64_t ctl_seq;      /* the last registration stamp handed out */
   epoll_instance_t *live_next; /* the live list the close hook walks */
 };
 
@@ -91,6 +93,12 @@ struct eventfd_state {
   int refs;              /* guest fds sharing the state */
   cf_mutex_t lock;
 };
+
+/* Knote udata: the guest fd (upstream's whole udata) and, above it, the stamp of the
+ * registration that made the knote, so pwait can tell an event of a replaced registration. */
+#define UDATA_STAMP_SHIFT 8
+static inline uint64_t udata_fd(uint64_t udata) { return udata & 0xff; }
+static inline uint64_t udata_stamp(uint64_t udata) { return udata >> UDATA_STAMP_SHIFT; }
 
 typedef struct shim shim_t;
 typedef struct guest_thread guest_thread_t;

@@ -34,9 +34,9 @@ typedef enum op_kind {
 /* Reference-kernel descriptors the oracle holds for in-flight calls live at or above this
  * number, far from the guest's numbers, so they never disturb lowest-free allocation. */
 #define PIN_BASE 200
-/* Socket buffers small enough that a few 8-byte writes fill them (a readable but not writable
+/* Socket buffers that one 8-byte write fills (a readable but not writable
  * socket is what EPOLLONESHOT with two filters needs). Both kernels use it. */
-#define SOCK_BUF_BYTES 32
+#define SOCK_BUF_BYTES 8
 
 typedef struct op {
   op_kind_t kind;
