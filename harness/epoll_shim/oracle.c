@@ -110,29 +110,37 @@ static long ref_fionbio(world_t *w, int fd) {
   return (fl & O_PATH) ? -EBADF : 0;
 }
 
-/* The reference items of (fd, its current file) are replaced by a MOD and gone after a DEL. */
-static void retire_items(world_t *w, int fd) {
+static int64_t ref_epoll_of(world_t *w, op_rec_t *r) {
+  return ks_fd_ofd_id(w->lin, r->pin_epfd >= 0 ? r->pin_epfd : r->op->a);
+}
+
+/* The items of (epoll, fd, fd's current file) are replaced by a MOD and gone after a DEL. */
+static void retire_items(world_t *w, int64_t ep, int fd) {
   int64_t ofd = ks_fd_ofd_id(w->lin, fd);
   for (int i = 0; i < MAX_OPS; i++)
-    if (w->data_live[i] && w->data_fd[i] == fd && w->data_ofd[i] == ofd) w->data_live[i] = false;
+    if (w->data_live[i] && w->data_ep[i] == ep && w->data_fd[i] == fd && w->data_ofd[i] == ofd)
+      w->data_live[i] = false;
 }
 
 static void remember_registration(world_t *w, op_rec_t *r) {
   int fd = r->op->c;
+  int64_t ep = ref_epoll_of(w, r);
   uint64_t serial = r->ev.data >> 6;
-  retire_items(w, fd);
+  retire_items(w, ep, fd);
   if (r->op->b == EPOLL_CTL_DEL || serial >= MAX_OPS) return;
   w->data_inc[serial] = w->install_seq[fd];
   w->data_ofd[serial] = ks_fd_ofd_id(w->lin, fd);
   w->data_fd[serial] = fd;
+  w->data_ep[serial] = ep;
   w->data_live[serial] = true;
 }
 
-/* Does the reference hold an item for fd's current file from an earlier incarnation of fd? */
-static bool has_stale_item(world_t *w, int fd) {
-  int64_t ofd = ks_fd_ofd_id(w->lin, fd);
+/* Does the reference epoll hold an item for fd's current file from an earlier incarnation? */
+static bool has_stale_item(world_t *w, op_rec_t *r) {
+  int fd = r->op->c;
+  int64_t ep = ref_epoll_of(w, r), ofd = ks_fd_ofd_id(w->lin, fd);
   for (int i = 0; i < MAX_OPS; i++)
-    if (w->data_live[i] && w->data_fd[i] == fd && w->data_ofd[i] == ofd &&
+    if (w->data_live[i] && w->data_ep[i] == ep && w->data_fd[i] == fd && w->data_ofd[i] == ofd &&
         w->data_inc[i] != w->install_seq[fd])
       return true;
   return false;
@@ -169,7 +177,7 @@ static long ref_apply(world_t *w, op_rec_t *r) {
   case OP_CTL: {
     ks_epoll_event_t ev = {r->ev.events, r->ev.data};
     touch(w, op->c);
-    r->stale_item = has_stale_item(w, op->c);
+    r->stale_item = has_stale_item(w, r);
     ret = ks_epoll_ctl(w->lin, epfd, op->b, op->c, &ev);
     if (ret == 0) remember_registration(w, r);
     return ret;
@@ -368,7 +376,8 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
   } else if (stale_reference_item(w, r)) {
     /* WHITELIST dup-then-close: drop Linux's stale item, then redo an ADD as the shim did. */
     int epfd = r->pin_epfd >= 0 ? r->pin_epfd : op->a;
-    if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_DEL, op->c, NULL) == 0) retire_items(w, op->c);
+    if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_DEL, op->c, NULL) == 0)
+      retire_items(w, ref_epoll_of(w, r), op->c);
     if (op->b == EPOLL_CTL_ADD && r->ret == 0) {
       ks_epoll_event_t ev = {r->ev.events, r->ev.data};
       if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_ADD, op->c, &ev) == 0) remember_registration(w, r);

@@ -97,6 +97,7 @@ typedef struct world {
   uint64_t data_inc[MAX_OPS];          /* the incarnation of the number it registered */
   int64_t data_ofd[MAX_OPS];           /* the reference file it registered */
   int data_fd[MAX_OPS];                /* the number it registered */
+  int64_t data_ep[MAX_OPS];            /* the reference epoll file it is in */
   bool data_live[MAX_OPS];             /* not modified or deleted since */
   uint64_t max_generation;
   oneshot_track_t oneshot[8];
