@@ -4,7 +4,7 @@
  * An epoll instance is a host kqueue plus regs[], indexed by guest fd number. A registration
  * becomes one knote per direction (EVFILT_READ for EPOLLIN/EPOLLRDHUP, EVFILT_WRITE for
  * EPOLLOUT) keyed on the target's persistent host fd, with udata = the guest fd (plus the
- * registration's stamp, see epoll-146-stale-merge), EV_CLEAR for
+ * registration's stamp, see epoll-78-pwait-no-generation), EV_CLEAR for
  * EPOLLET and EV_ONESHOT plus the software oneshot_armed flag for EPOLLONESHOT. pwait merges
  * kevents by udata. Not modelled: the wakeup pipe and 200 ms slices (they only re-check
  * signals, which the guest never sends), pty masters, EPOLLEXCLUSIVE. */
@@ -197,8 +197,16 @@ static int ctl_target_snapshot(shim_t *s, guest_thread_t *t, int epfd, int op, i
   return ret;
 }
 
-static int ctl_locked(shim_t *s, epoll_instance_t *inst, int kq, int op, int fd,
-                      int target_host_fd, const fd_entry_t *snap, const linux_epoll_event_t *ev) {
+/* The ctl's commit point: its outcome is decided and its first kevent change, which a
+ * sibling's kevent can observe, comes next. */
+static int ctl_decided(shim_t *s, guest_thread_t *t, int fd, int ret) {
+  shim_observe(s, t, SHIM_AT_CTL, fd, ret);
+  return ret;
+}
+
+static int ctl_locked(shim_t *s, guest_thread_t *t, epoll_instance_t *inst, int kq, int op,
+                      int fd, int target_host_fd, const fd_entry_t *snap,
+                      const linux_epoll_event_t *ev) {
   epoll_reg_t *reg = &inst->regs[fd];
   /* ABA guard (PR #73): a registration stamped with another incarnation of this number is
    * gone, as Linux auto-removes on close. epoll-73-no-generation: no guard. */
@@ -208,14 +216,17 @@ static int ctl_locked(shim_t *s, epoll_instance_t *inst, int kq, int op, int fd,
     reg->oneshot_armed = false;
   }
   if (op == EPOLL_CTL_DEL) {
-    if (!reg->active) return -ENOENT;
+    if (!reg->active) return ctl_decided(s, t, fd, -ENOENT);
+    ctl_decided(s, t, fd, 0);
     epoll_del_filters(s, kq, target_host_fd, reg->events, (uint64_t)fd);
     reg->active = false;
     reg->oneshot_armed = false;
     return 0;
   }
-  if (op == EPOLL_CTL_ADD && reg->active) return -EEXIST;
-  if (op == EPOLL_CTL_MOD && !reg->active && !reg->oneshot_armed) return -ENOENT;
+  if (op == EPOLL_CTL_ADD && reg->active) return ctl_decided(s, t, fd, -EEXIST);
+  if (op == EPOLL_CTL_MOD && !reg->active && !reg->oneshot_armed)
+    return ctl_decided(s, t, fd, -ENOENT);
+  ctl_decided(s, t, fd, 0);
   if (op == EPOLL_CTL_MOD) {
     /* PR #5: each filter in its own call, so a missing one does not stop the other. */
     kevent_change(s, kq, target_host_fd, KS_EVFILT_READ, KS_EV_DELETE, (uint64_t)fd);
@@ -224,7 +235,7 @@ static int ctl_locked(shim_t *s, epoll_instance_t *inst, int kq, int op, int fd,
   uint16_t kflags = KS_EV_ADD;
   if (ev->events & EPOLLET) kflags |= KS_EV_CLEAR;
   if (ev->events & EPOLLONESHOT) kflags |= KS_EV_ONESHOT;
-  uint64_t stamp = cf_bug(CF_BUG_EPOLL_146_STALE_MERGE) ? 0 : ++inst->ctl_seq;
+  uint64_t stamp = cf_bug(CF_BUG_EPOLL_78_PWAIT_NO_GENERATION) ? 0 : ++inst->ctl_seq;
   uint64_t udata = (uint64_t)fd | (stamp << UDATA_STAMP_SHIFT);
   int r;
   if (wants_read(ev->events) &&
@@ -265,8 +276,7 @@ int sys_epoll_ctl(shim_t *s, guest_thread_t *t, int epfd, int op, int fd,
   int target_host_fd = target_ref.fd >= 0 ? target_ref.fd : snap.host_fd;
   if (ret == 0) {
     cf_mutex_lock(&inst->lock);
-    ret = ctl_locked(s, inst, epoll_ref.fd, op, fd, target_host_fd, &snap, ev);
-    shim_observe(s, t, SHIM_AT_CTL, fd, ret);
+    ret = ctl_locked(s, t, inst, epoll_ref.fd, op, fd, target_host_fd, &snap, ev);
     cf_mutex_unlock(&inst->lock);
     if (!cf_bug(CF_BUG_EPOLL_73_SNAPSHOT_TOCTOU)) cf_mutex_unlock(&s->fd_lock);
   }
@@ -308,9 +318,9 @@ static int epoll_merge_events(shim_t *s, epoll_instance_t *inst, int kq, const k
     /* An event from a knote of an earlier registration, collected before a ctl replaced it
      * (possibly for another file at the same number and reused host fd): reporting it would
      * give the new data and use up a new EPOLLONESHOT arm. The new knote was evaluated by
-     * EV_ADD, so the next kevent reports it if it is ready. epoll-146-stale-merge: upstream
-     * merges it. */
-    if (!cf_bug(CF_BUG_EPOLL_146_STALE_MERGE) && udata_stamp(kev[i].udata) != reg->stored_at)
+     * EV_ADD, so the next kevent reports it if it is ready. epoll-78-pwait-no-generation:
+     * upstream merges it. */
+    if (!cf_bug(CF_BUG_EPOLL_78_PWAIT_NO_GENERATION) && udata_stamp(kev[i].udata) != reg->stored_at)
       continue;
     uint32_t bits = kev[i].filter == KS_EVFILT_READ ? EPOLLIN : EPOLLOUT;
     bits &= reg->events;
