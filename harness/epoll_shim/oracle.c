@@ -30,8 +30,9 @@
  *    end, and the shim returns that EINVAL. The workload asks only for directions the file
  *    supports, so this happens only when the number is reused under a racing ctl; the number is
  *    then quarantined (not compared) until a new file is installed at it.
- *  - a registration changed (ctl, close, reuse) between pwait's kevent and its merge may be
- *    reported by either side: both orders are valid linearizations.
+ *  - a registration changed (ctl, close, reuse) between pwait's kevent and its merge, or with
+ *    a ctl in flight (a ctl's effect spans its commit point and the kevent changes after it),
+ *    may be reported by either side: both orders are valid linearizations.
  *  - epoll_ctl on an epoll target, or with fd == epfd as numbers: nesting is modelled by
  *    neither side (the reference kernel answers EINVAL), and the shim's "fd == epfd" check
  *    compares numbers where Linux compares files (DEL/MOD of a dup of epfd answer ENOENT
@@ -245,6 +246,10 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
     break;
   case SHIM_AT_CTL:
     r->target_type = w->shim.fd_table[r->op->c].type;
+    if (!r->ctl_counted) {
+      r->ctl_counted = true;
+      w->ctl_inflight[r->op->c]++;
+    }
     apply_once(w, r);
     if (result == 0 && r->op->b != EPOLL_CTL_DEL) {
       epoll_instance_t *inst = w->shim.fd_table[r->op->a].type == FD_EPOLL
@@ -294,7 +299,7 @@ static const linux_epoll_event_t *find_shim(const linux_epoll_event_t *ev, int n
 }
 
 static bool changed_since(world_t *w, int fd, uint64_t since) {
-  return since != UINT64_MAX && w->last_change[fd] > since;
+  return since != UINT64_MAX && (w->last_change[fd] > since || w->ctl_inflight[fd] > 0);
 }
 
 void oracle_compare_events(world_t *w, epoll_instance_t *inst, const linux_epoll_event_t *shim,
@@ -370,6 +375,10 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
   const op_t *op = r->op;
   cf_oracle_begin();
   apply_once(w, r);
+  if (r->ctl_counted) {
+    w->ctl_inflight[op->c]--;
+    touch(w, op->c); /* its kevent changes are done: a change for pwaits sampled before */
+  }
   if (op->kind == OP_CTL && unsupported_filter(w, r)) {
     /* WHITELIST unsupported host filter: quarantine the number until it is reused. */
     w->quarantined[op->c] = true;

@@ -67,6 +67,7 @@ typedef struct op_rec {
   int ref_nevents;
   bool merged;           /* pwait: events were compared at a merge */
   bool stale_item;       /* ctl: the reference held an item from an earlier incarnation */
+  bool ctl_counted;      /* ctl: counted in ctl_inflight */
   ks_epoll_event_t ref_events[MAX_EVENTS]; /* last: run_op clears only what precedes it */
 } op_rec_t;
 
@@ -91,6 +92,7 @@ typedef struct world {
   uint64_t change_seq;                 /* bumped whenever a number's file or registration changes */
   uint64_t last_change[FD_TABLE_SIZE];
   bool quarantined[FD_TABLE_SIZE];     /* see oracle.c: unsupported host filter */
+  int ctl_inflight[FD_TABLE_SIZE];     /* ctls past their commit point, not yet returned */
   uint64_t install_seq[FD_TABLE_SIZE]; /* incarnation of each number (change_seq at install) */
   /* The reference's interest items, by ctl serial (data >> 6): Linux keys them by (file, fd),
    * so one number can have several, from different incarnations. */
