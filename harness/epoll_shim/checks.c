@@ -15,12 +15,15 @@
 #define MAX_KNOTES 256
 
 bool world_quiet(world_t *w, guest_thread_t *self) {
+  bool quiet = true;
+  cf_oracle_begin(); /* other threads' bookkeeping: the oracle's reads, not the program's */
   for (int i = 0; i < SHIM_MAX_THREADS; i++) {
     guest_thread_t *t = &w->threads[i];
     if (t == self || !w->started[i]) continue;
-    if (t->in_syscall && !t->in_kevent) return false;
+    if (t->in_syscall && !t->in_kevent) quiet = false;
   }
-  return true;
+  cf_oracle_end();
+  return quiet;
 }
 
 /* A host descriptor of inst's kqueue through any open guest epoll fd (dups share it). */

@@ -215,7 +215,6 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
   world_t *w = ctx;
   op_rec_t *r = t->op;
   if (!r) return;
-  w->foreign_observes++;
   cf_oracle_begin();
   switch (at) {
   case SHIM_AT_RESOLVE:

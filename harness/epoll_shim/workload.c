@@ -120,10 +120,14 @@ static void guest_thread_main(void *arg) {
 }
 
 static long clone_thread(world_t *w) {
-  if (w->next_thread >= SHIM_MAX_THREADS) return -EAGAIN;
-  int id = w->next_thread++;
+  cf_oracle_begin(); /* harness bookkeeping shared by the threads */
+  int id = w->next_thread < SHIM_MAX_THREADS ? w->next_thread++ : -1;
+  cf_oracle_end();
+  if (id < 0) return -EAGAIN;
   guest_thread_started(&w->shim); /* the parent's clone counts the child before it runs */
+  cf_oracle_begin();
   w->started[id] = true;
+  cf_oracle_end();
   cf_thread_spawn(&w->threads[id].thread, guest_thread_main, &w->threads[id], "guest");
   return id;
 }
@@ -173,7 +177,9 @@ static long do_op(world_t *w, guest_thread_t *t, op_rec_t *r, linux_epoll_event_
     return sys_read(s, t, op->a, r->rbuf, sizeof r->rbuf);
   case OP_CTL:
     r->ev.events = events_for(w, op->c, op->ev_bits);
+    cf_oracle_begin(); /* a harness counter shared by the threads, not the program's memory */
     r->ev.data = (w->ctl_serial++ << 6) | (uint64_t)op->c;
+    cf_oracle_end();
     return sys_epoll_ctl(s, t, op->a, op->b, op->c, &r->ev);
   case OP_PWAIT:
     r->out = out;
@@ -195,10 +201,14 @@ static void run_op(world_t *w, guest_thread_t *t, const op_t *op) {
   r->op = op;
   r->pin_fd = r->pin_epfd = r->pin_old = -1;
   r->fds[0] = r->fds[1] = r->ref_fds[0] = r->ref_fds[1] = -1;
+  cf_oracle_begin(); /* the oracle's per-thread bookkeeping, read by the other threads' checks */
   t->op = r;
   t->in_syscall = true;
+  cf_oracle_end();
   r->ret = do_op(w, t, r, out);
+  cf_oracle_begin();
   t->in_syscall = false;
+  cf_oracle_end();
   cf_note(CF_SITE("guest.syscall"), "T%d %s(%d, %d, %d) = %ld", t->id, op_name(op->kind), op->a,
           op->b, op->c, r->ret);
   if (op->kind == OP_CLONE) {
@@ -213,7 +223,9 @@ static void run_op(world_t *w, guest_thread_t *t, const op_t *op) {
     check_structure(w);
     if (op->kind == OP_CLOSE && r->ret == 0) check_close_hygiene(w, op->a);
   }
+  cf_oracle_begin();
   t->op = NULL;
+  cf_oracle_end();
 }
 
 static void run_script(world_t *w, guest_thread_t *t) {

@@ -103,7 +103,6 @@ typedef struct world {
   bool data_live[MAX_OPS];             /* not modified or deleted since */
   uint64_t max_generation;
   oneshot_track_t oneshot[8];
-  uint64_t foreign_observes;           /* commit points reached, for "did anything else run" */
 } world_t;
 
 /* oracle.c */
