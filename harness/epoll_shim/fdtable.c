@@ -255,9 +255,3 @@ void shim_init(shim_t *s, ks_kernel_t *host) {
   cf_pool_init(&s->inst_pool, SHIM_SYSTEM, "epoll_instance", sizeof(epoll_instance_t));
   cf_pool_init(&s->efd_pool, SHIM_SYSTEM, "eventfd_state", sizeof(eventfd_state_t));
 }
-
-void shim_teardown(shim_t *s) {
-  /* The host kernel goes with the run (ks_kernel_free); the pools free their memory through
-   * cf_defer. Nothing to do beyond forgetting the table. */
-  memset(s->fd_table, 0, sizeof s->fd_table);
-}

@@ -161,9 +161,8 @@ typedef struct host_fd_ref {
 } host_fd_ref_t;
 
 /* ---- world ---------------------------------------------------------------------------- */
+/* The host kernel and the pools go with the run (ks_kernel_free, cf_defer): no teardown. */
 void shim_init(shim_t *s, ks_kernel_t *host);
-/* Close every guest fd and free the instances (end of run; nothing may be blocked in it). */
-void shim_teardown(shim_t *s);
 static inline void shim_observe(shim_t *s, guest_thread_t *t, shim_point_t at, int arg,
                                 int result) {
   if (s->observer) s->observer(s->observer_ctx, t, at, arg, result);
