@@ -153,6 +153,12 @@ fi
 
 step() { printf 'build.sh: %s\n' "$*" >&2; }
 
+# Oracle code that engines should not count as coverage (each list says why).
+COV_IGNORE=()
+for f in harness/*/coverage-ignore.txt; do
+  [ -e "$f" ] && COV_IGNORE+=("-fsanitize-coverage-ignorelist=$f")
+done
+
 build_libfuzzer() {
   local first="$OUT/libfuzzer/${FUZZERS[0]}"
   if up_to_date "$first"; then step "libfuzzer: up to date"; return; fi
@@ -161,7 +167,7 @@ build_libfuzzer() {
   # states and decision counters thousands of times per run, and feeding those to libFuzzer's
   # value profile and CMP tables costs more than it finds. The copies keep both.
   CORE_EXTRA="-fno-sanitize-coverage=trace-cmp" CC_LIB="$CC" compile_lib "$OUT/obj/libfuzzer" \
-    -fsanitize=fuzzer-no-link
+    -fsanitize=fuzzer-no-link "${COV_IGNORE[@]}"
   local objs=("${LIB_OBJS[@]}")
   for fz in "${FUZZERS[@]}"; do
     "$CC" "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer "fuzzers/$fz.c" "${objs[@]}" -o "$OUT/libfuzzer/$fz"
@@ -180,7 +186,7 @@ build_afl() {
   if up_to_date "$first"; then step "afl: up to date"; return; fi
   step "afl: ${FUZZERS[*]}"
   export AFL_QUIET=1
-  CC_LIB=afl-clang-fast compile_lib "$OUT/obj/afl"
+  CC_LIB=afl-clang-fast compile_lib "$OUT/obj/afl" "${COV_IGNORE[@]}"
   local objs=("${LIB_OBJS[@]}")
   for fz in "${FUZZERS[@]}"; do
     afl-clang-fast "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer "fuzzers/$fz.c" "${objs[@]}" -o "$OUT/afl/$fz"

@@ -3,3 +3,4 @@
 #include "list-runtime.h"
 #include "list-kernel.h"
 #include "list-tls-intern.h"
+#include "list-epoll-shim.h"

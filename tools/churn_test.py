@@ -125,6 +125,17 @@ def check_determinism_lint(checks):
 STRESS_RUNS = [("toy-stress", []), ("tls-stress", ["--seconds", "5"])]
 
 
+def check_scenario_seeds(checks):
+    """Committed scenario seeds must be what their readable scenarios compile to."""
+    name = "scenario seeds match scenarios/fuzz_epoll_shim/*.txt"
+    rc, out = _run(["python3", os.path.join("tools", "epoll_scenario.py"), "--check"], 60)
+    if rc == 0:
+        checks.ok(name)
+    else:
+        checks.fail(name, "%s:\n%s\nrecompile with tools/epoll_scenario.py"
+                    % (_status(rc), tail_text(out, 8)))
+
+
 def check_stress(checks):
     for exe_name, args in STRESS_RUNS:
         exe = binary("stress", exe_name)
@@ -275,6 +286,7 @@ def cmd_test(args):
     # The same tests under ThreadSanitizer: it exits 66 on any report, failing the run.
     check_unit_tests(checks, tsan_tests_binary(), "tsan churn-tests")
     check_determinism_lint(checks)
+    check_scenario_seeds(checks)
     check_stress(checks)
     tmp = None
     if args.quick:

@@ -112,6 +112,9 @@ bool cf_atomic_cas_at(cf_atomic_t *a, uint64_t *e, uint64_t d, const cf_site_t *
 }
 
 void cf_yield_at(const cf_site_t *site) { (void)site; }
+/* Real threads have no reference model to run atomically: oracle sections are no-ops. */
+void cf_oracle_begin(void) {}
+void cf_oracle_end(void) {}
 int64_t cf_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

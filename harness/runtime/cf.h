@@ -226,6 +226,15 @@ __attribute__((noreturn, format(printf, 4, 5))) void cf_fail(const char *oracle,
 void cf_report_failure_line(const char *oracle, const char *system, const cf_site_t *site,
                             const char *detail);
 
+/* Oracle sections. Between cf_oracle_begin() and cf_oracle_end() yield points do not switch
+ * fibers and are not traced, so an oracle can drive a reference model through simulated
+ * syscalls (a second ks_kernel_t) at a copy's commit point, atomically with it, without adding
+ * interleavings or spending schedule bytes. Nothing inside may block (that is a harness error):
+ * the reference must be driven with non-blocking calls. Sections nest. The oracle's own memory
+ * accesses inside one (reading the copy's state) are hidden from TSan. */
+void cf_oracle_begin(void);
+void cf_oracle_end(void);
+
 #define CF_CHECK(cond, oracle, system, ...)                                           \
   do {                                                                                \
     if (!(cond)) cf_fail((oracle), (system), CF_SITE(oracle), __VA_ARGS__);           \

@@ -128,6 +128,7 @@ typedef struct cf_run_state {
   int ndefer;
   cf_result_t *result;
   jmp_buf unwind;               /* capture mode: where cf_fail returns to */
+  int oracle_depth;             /* open cf_oracle_begin() sections: yield points do not switch */
 } cf_run_state_t;
 
 /* The one run in progress. Reset at the start of every run; nothing in it survives. */

@@ -232,13 +232,15 @@ void cf_sched_exit(void) {
 bool cf_in_sim(void) { return R.active && R.current && R.current != &R.host; }
 
 void cf_yield_at(const cf_site_t *site) {
-  if (!cf_in_sim()) return;
+  if (!cf_in_sim() || R.oracle_depth > 0) return;
   cf_trace_event(CF_EV_YIELD, site, (uint64_t)R.current->id, 0);
   cf_sched_switch(site);
 }
 
 bool cf_wait_at(cf_waitq_t *q, cf_wait_kind_t kind, int64_t timeout, const cf_site_t *site) {
   if (!cf_in_sim()) return false;
+  if (R.oracle_depth > 0)
+    cf_fail("harness", "runtime", site, "a blocking wait inside an oracle section");
   cf_fiber_t *f = R.current;
   f->state = CF_FIBER_BLOCKED;
   f->wait_kind = kind;
@@ -270,6 +272,17 @@ void cf_wake_all(cf_waitq_t *q) {
 }
 
 int64_t cf_now(void) { return R.active ? R.now : 0; }
+
+/* The oracle's reads of the copy's state are not the program's accesses: hidden from TSan. */
+void cf_oracle_begin(void) {
+  cf_tsan_ignore_begin();
+  if (R.active) R.oracle_depth++;
+}
+
+void cf_oracle_end(void) {
+  if (R.active && R.oracle_depth > 0) R.oracle_depth--;
+  cf_tsan_ignore_end();
+}
 
 void cf_sleep_at(int64_t ticks, const cf_site_t *site) {
   cf_waitq_t q = {NULL, NULL};

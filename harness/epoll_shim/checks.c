@@ -1,0 +1,199 @@
+/* checks.c: structural and liveness oracles (spec §B11).
+ *
+ * Structural checks read the shim's tables and the host kernel's knotes (ks_kqueue_knotes, not
+ * a yield point). They run at quiet points only: when the calling thread finished a syscall
+ * and no other guest thread is inside one, except parked in pwait's kevent, because a ctl in
+ * the middle of its kevent changes legitimately has a registration without its knotes.
+ *
+ * Liveness runs at quiescence: no guest thread may be blocked in epoll_pwait while Linux says
+ * its instance has a ready registration, and a timeout-0 pwait on every instance nobody waits
+ * on must report what Linux reports. */
+#include <stdio.h>
+
+#include "world.h"
+
+#define MAX_KNOTES 256
+
+bool world_quiet(world_t *w, guest_thread_t *self) {
+  bool quiet = true;
+  cf_oracle_begin(); /* other threads' bookkeeping: the oracle's reads, not the program's */
+  for (int i = 0; i < SHIM_MAX_THREADS; i++) {
+    guest_thread_t *t = &w->threads[i];
+    if (t == self || !w->started[i]) continue;
+    if (t->in_syscall && !t->in_kevent) quiet = false;
+  }
+  cf_oracle_end();
+  return quiet;
+}
+
+/* A host descriptor of inst's kqueue through any open guest epoll fd (dups share it). */
+static int instance_kq(world_t *w, const epoll_instance_t *inst, int *epfd) {
+  for (int g = 0; g < FD_TABLE_SIZE; g++) {
+    const fd_entry_t *e = &w->shim.fd_table[g];
+    if (e->type == FD_EPOLL && e->dir == inst) {
+      if (epfd) *epfd = g;
+      return e->host_fd;
+    }
+  }
+  return -1;
+}
+
+static bool has_knote(const ks_kevent_t *kn, int n, int ident, int16_t filter, int udata) {
+  for (int i = 0; i < n; i++)
+    if ((int)kn[i].ident == ident && kn[i].filter == filter && udata_fd(kn[i].udata) == (uint64_t)udata)
+      return true;
+  return false;
+}
+
+static void check_instance(world_t *w, epoll_instance_t *inst) {
+  shim_t *s = &w->shim;
+  int kq = instance_kq(w, inst, NULL);
+  if (kq < 0) return;
+  ks_kevent_t kn[MAX_KNOTES];
+  int n = ks_kqueue_knotes(w->host, kq, kn, MAX_KNOTES);
+  if (n > MAX_KNOTES) n = MAX_KNOTES;
+  /* B11.1 (PR #73): every live registration of the current incarnation has its knotes, keyed
+   * on the table's persistent host fd, with udata = the guest fd. */
+  for (int g = 0; g < FD_TABLE_SIZE; g++) {
+    const epoll_reg_t *reg = &inst->regs[g];
+    if (!reg->active) continue;
+    const fd_entry_t *e = &s->fd_table[g];
+    if (!reg->active || reg->oneshot_armed || w->quarantined[g]) continue;
+    if (e->type == FD_CLOSED || e->generation != reg->generation) continue;
+    bool rd = reg->events & (EPOLLIN | EPOLLRDHUP), wr = reg->events & EPOLLOUT;
+    if ((rd && !has_knote(kn, n, e->host_fd, KS_EVFILT_READ, g)) ||
+        (wr && !has_knote(kn, n, e->host_fd, KS_EVFILT_WRITE, g)))
+      cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.registration-has-knote"),
+              "fd %d is registered (events 0x%x) but the kqueue has no %s knote on its host fd %d",
+              g, reg->events, rd && !has_knote(kn, n, e->host_fd, KS_EVFILT_READ, g) ? "read" : "write",
+              e->host_fd);
+  }
+  /* host fd -> guest fd, so ownership is one lookup per knote */
+  int8_t guest_of[KS_NFD];
+  memset(guest_of, -1, sizeof guest_of);
+  for (int x = 0; x < FD_TABLE_SIZE; x++)
+    if (s->fd_table[x].type != FD_CLOSED && s->fd_table[x].host_fd >= 0)
+      guest_of[s->fd_table[x].host_fd] = (int8_t)x;
+  for (int i = 0; i < n; i++) {
+    int g = (int)udata_fd(kn[i].udata), h = (int)kn[i].ident;
+    if (udata_fd(kn[i].udata) >= FD_TABLE_SIZE)
+      cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.knote-owner"),
+              "knote (%d, %d) has udata %llu, not a guest fd", h, kn[i].filter,
+              (unsigned long long)kn[i].udata);
+    if (w->quarantined[g]) continue;
+    /* B11.3: a knote never sits on another guest fd's descriptor (its readiness would be
+     * reported as g's). */
+    int x = h >= 0 && h < KS_NFD ? guest_of[h] : -1;
+    if (x >= 0 && x != g)
+      cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.knote-owner"),
+              "knote (host fd %d, filter %d) carries udata %d but host fd %d is guest fd %d's", h,
+              kn[i].filter, g, h, x);
+    /* B11.3/B11.4: every knote belongs to a registration (DEL removes all of its knotes). */
+    if (!inst->regs[g].active)
+      cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.knote-registered"),
+              "knote (host fd %d, filter %d, udata %d) outlives fd %d's registration", h,
+              kn[i].filter, g, g);
+  }
+}
+
+void check_structure(world_t *w) {
+  cf_oracle_begin();
+  for (epoll_instance_t *inst = w->shim.epoll_live; inst; inst = inst->live_next)
+    check_instance(w, inst);
+  cf_oracle_end();
+}
+
+/* B11.5 (PR #146): once close(fd) returned, no instance keeps a registration for it unless
+ * another guest fd still shares the description (26de80c) or the number was reused. */
+void check_close_hygiene(world_t *w, int fd) {
+  shim_t *s = &w->shim;
+  cf_oracle_begin();
+  const fd_entry_t *e = &s->fd_table[fd];
+  bool shared = false;
+  for (int x = 0; x < FD_TABLE_SIZE; x++)
+    if (x != fd && s->fd_table[x].type != FD_CLOSED && s->fd_table[x].ofd_id == e->ofd_id)
+      shared = true;
+  if (e->type == FD_CLOSED && !shared) {
+    for (epoll_instance_t *inst = s->epoll_live; inst; inst = inst->live_next)
+      if (inst->regs[fd].active)
+        cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.close-hygiene"),
+                "fd %d was closed but an epoll instance still has it registered (data 0x%llx)", fd,
+                (unsigned long long)inst->regs[fd].data);
+  }
+  cf_oracle_end();
+}
+
+static oneshot_track_t *oneshot_of(world_t *w, const epoll_instance_t *inst) {
+  uint64_t serial = cf_pool_serial(inst);
+  oneshot_track_t *free_slot = &w->oneshot[0];
+  for (int i = 0; i < 8; i++) {
+    if (w->oneshot[i].inst == inst && w->oneshot[i].serial == serial) return &w->oneshot[i];
+    if (!w->oneshot[i].inst) free_slot = &w->oneshot[i];
+  }
+  memset(free_slot, 0, sizeof *free_slot);
+  free_slot->inst = inst;
+  free_slot->serial = serial;
+  return free_slot;
+}
+
+void check_oneshot_armed(world_t *w, epoll_instance_t *inst, int fd) {
+  oneshot_of(w, inst)->reported[fd] = false;
+}
+
+/* B11.7: an EPOLLONESHOT registration reports at most once per arm. */
+void check_oneshot_report(world_t *w, epoll_instance_t *inst, int fd) {
+  oneshot_track_t *o = oneshot_of(w, inst);
+  if (o->reported[fd])
+    cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.oneshot-once"),
+            "EPOLLONESHOT fd %d reported twice without a MOD re-arming it", fd);
+  o->reported[fd] = true;
+}
+
+/* B11.10: generations strictly increase across incarnations. */
+void check_generation(world_t *w, int fd) {
+  uint64_t gen = w->shim.fd_table[fd].generation;
+  if (gen <= w->max_generation)
+    cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.generation-monotonic"),
+            "fd %d got generation %llu after %llu was handed out", fd, (unsigned long long)gen,
+            (unsigned long long)w->max_generation);
+  w->max_generation = gen;
+}
+
+/* ---- liveness ------------------------------------------------------------------------------- */
+
+static bool someone_waits_on(world_t *w, const epoll_instance_t *inst) {
+  for (int i = 0; i < SHIM_MAX_THREADS; i++)
+    if (w->started[i] && w->threads[i].in_kevent && w->threads[i].pwait_inst == inst) return true;
+  return false;
+}
+
+void check_liveness_at_quiescence(void *arg) {
+  world_t *w = arg;
+  shim_t *s = &w->shim;
+  ks_epoll_event_t ref[MAX_EVENTS], kept[MAX_EVENTS];
+  /* Nobody may sleep in epoll_pwait while Linux would have woken it. */
+  for (int i = 0; i < SHIM_MAX_THREADS; i++) {
+    guest_thread_t *t = &w->threads[i];
+    if (!w->started[i] || !t->in_kevent || !t->op) continue;
+    op_rec_t *r = t->op;
+    int n = ks_epoll_wait(w->lin, r->pin_epfd, ref, MAX_EVENTS, 0);
+    n = oracle_filter_reference(w, ref, n < 0 ? 0 : n, kept);
+    if (n > 0)
+      cf_fail("liveness", SHIM_SYSTEM, CF_SITE("liveness.pwait-sleeps-while-ready"),
+              "thread %d sleeps in epoll_pwait(%d) while fd %d is ready on Linux (events 0x%x)",
+              t->id, t->pwait_epfd, (int)(kept[0].data & 63), kept[0].events);
+  }
+  /* A readied registered fd is reported by a timeout-0 pwait. */
+  if (s->fd_lock.owner) return; /* a thread stopped inside the table: nothing to probe */
+  guest_thread_t probe = {.id = SHIM_MAX_THREADS, .shim = s};
+  s->observer = NULL;
+  for (epoll_instance_t *inst = s->epoll_live; inst; inst = inst->live_next) {
+    int epfd = -1;
+    if (instance_kq(w, inst, &epfd) < 0 || someone_waits_on(w, inst) || inst->lock.owner) continue;
+    linux_epoll_event_t out[MAX_EVENTS];
+    int nshim = sys_epoll_pwait(s, &probe, epfd, out, MAX_EVENTS, 0);
+    int nref = ks_epoll_wait(w->lin, epfd, ref, MAX_EVENTS, 0);
+    oracle_compare_events(w, inst, out, nshim < 0 ? 0 : nshim, ref, nref < 0 ? 0 : nref,
+                          UINT64_MAX, CF_SITE("liveness.ready-fd-unreported"), "liveness");
+  }
+}

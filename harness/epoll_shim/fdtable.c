@@ -1,0 +1,257 @@
+/* fdtable.c: the guest fd table (elfuse src/syscall/fdtable.c, internal.h host_fd_ref_*,
+ * fs.c sys_close / duplicate_guest_fd).
+ *
+ * Every guest fd has its own host descriptor; dups of eventfds and epolls share their state
+ * object. Allocation is lowest-free, so a closed number is the next one handed out (the ABA
+ * the generation counter exists for). fd_lock guards the table; the close path snapshots and
+ * marks the slot closed in one critical section and cleans up (instance release, host close)
+ * outside it, so two concurrent closes never close one host descriptor twice. */
+#include "shim.h"
+
+/* An atomic count, as upstream: clone and exit change it while other threads read it. */
+bool thread_is_single_active(shim_t *s) { return cf_atomic_load(&s->nthreads) == 1; }
+
+void guest_thread_started(shim_t *s) { cf_atomic_fetch_add(&s->nthreads, 1); }
+void guest_thread_exited(shim_t *s) { cf_atomic_fetch_sub(&s->nthreads, 1); }
+
+static bool fd_in_range(int fd) { return fd >= 0 && fd < FD_TABLE_SIZE; }
+
+bool fd_snapshot(shim_t *s, int fd, fd_entry_t *out) {
+  if (!fd_in_range(fd)) return false;
+  cf_mutex_lock(&s->fd_lock);
+  *out = s->fd_table[fd];
+  cf_mutex_unlock(&s->fd_lock);
+  return out->type != FD_CLOSED;
+}
+
+/* Unlocked read: the source warns it is unsafe while another thread may close fd. Only the
+ * single-threaded path of host_fd_ref_open uses it. */
+int fd_to_host(shim_t *s, int fd) {
+  if (!fd_in_range(fd) || s->fd_table[fd].type == FD_CLOSED) return -EBADF;
+  return s->fd_table[fd].host_fd;
+}
+
+int fd_to_host_dup(shim_t *s, int fd) {
+  if (!fd_in_range(fd)) return -EBADF;
+  cf_mutex_lock(&s->fd_lock);
+  int ret = s->fd_table[fd].type == FD_CLOSED ? -EBADF : ks_dup(s->host, s->fd_table[fd].host_fd);
+  cf_mutex_unlock(&s->fd_lock);
+  return ret;
+}
+
+/* Borrow the persistent host fd while the guest is single-threaded (nobody can close it under
+ * us); otherwise take a transient dup under fd_lock that dies with the call. */
+static int ref_open(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref, bool io) {
+  ref->fd = -1;
+  ref->owned = false;
+  ref->efd = NULL;
+  if (thread_is_single_active(s)) {
+    int h = fd_to_host(s, fd);
+    if (h >= 0 && io && s->fd_table[fd].type == FD_PATH) h = -EBADF;
+    shim_observe(s, t, SHIM_AT_RESOLVE, fd, h < 0 ? h : 0);
+    if (h < 0) return h;
+    ref->fd = h;
+    if ((ref->efd = s->fd_table[fd].efd) != NULL) ref->efd->refs++;
+    return 0;
+  }
+  if (!fd_in_range(fd)) {
+    shim_observe(s, t, SHIM_AT_RESOLVE, fd, -EBADF);
+    return -EBADF;
+  }
+  cf_mutex_lock(&s->fd_lock);
+  const fd_entry_t *e = &s->fd_table[fd];
+  int h = -EBADF;
+  if (e->type != FD_CLOSED && !(io && e->type == FD_PATH)) h = ks_dup(s->host, e->host_fd);
+  if (h >= 0 && (ref->efd = e->efd) != NULL) ref->efd->refs++;
+  shim_observe(s, t, SHIM_AT_RESOLVE, fd, h < 0 ? h : 0);
+  cf_mutex_unlock(&s->fd_lock);
+  if (h < 0) return h;
+  ref->fd = h;
+  ref->owned = true;
+  return 0;
+}
+
+int host_fd_ref_open(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref) {
+  return ref_open(s, t, fd, ref, false);
+}
+
+int host_fd_ref_open_io(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref) {
+  return ref_open(s, t, fd, ref, true);
+}
+
+void host_fd_ref_close(shim_t *s, host_fd_ref_t *ref) {
+  if (ref->efd) eventfd_release(s, ref->efd);
+  ref->efd = NULL;
+  if (ref->owned) ks_close(s->host, ref->fd);
+  ref->fd = -1;
+  ref->owned = false;
+}
+
+/* ---- allocation ---------------------------------------------------------------------------- */
+
+static void fd_init_entry(shim_t *s, fd_entry_t *e, const fd_entry_t *tmpl, bool new_ofd) {
+  *e = *tmpl;
+  e->generation = s->fd_next_generation++;
+  if (new_ofd) e->ofd_id = s->next_ofd_id++;
+}
+
+static int lowest_free(shim_t *s, int from) {
+  for (int fd = from; fd < FD_TABLE_SIZE; fd++)
+    if (s->fd_table[fd].type == FD_CLOSED) return fd;
+  return -EMFILE;
+}
+
+/* Install `n` (1 or 2) new entries at the lowest free slots in one critical section (pipe2 and
+ * socketpair publish both ends together). Returns 0 or -EMFILE (nothing installed). */
+static int fd_alloc_n(shim_t *s, guest_thread_t *t, int n, const fd_entry_t *tmpl, int *fds) {
+  cf_mutex_lock(&s->fd_lock);
+  int a = lowest_free(s, 0);
+  int b = (n == 2 && a >= 0) ? lowest_free(s, a + 1) : a;
+  if (a < 0 || b < 0) {
+    shim_observe(s, t, SHIM_AT_ALLOC, n, -EMFILE);
+    cf_mutex_unlock(&s->fd_lock);
+    return -EMFILE;
+  }
+  fds[0] = a;
+  fd_init_entry(s, &s->fd_table[a], &tmpl[0], true);
+  if (n == 2) {
+    fds[1] = b;
+    fd_init_entry(s, &s->fd_table[b], &tmpl[1], true);
+  }
+  shim_observe(s, t, SHIM_AT_ALLOC, n, a);
+  cf_mutex_unlock(&s->fd_lock);
+  return 0;
+}
+
+int fd_alloc(shim_t *s, guest_thread_t *t, int type, int host_fd, int linux_flags,
+             epoll_instance_t *dir, eventfd_state_t *efd) {
+  fd_entry_t e = {.type = type, .host_fd = host_fd, .linux_flags = linux_flags, .dir = dir,
+                  .efd = efd};
+  int fd;
+  int ret = fd_alloc_n(s, t, 1, &e, &fd);
+  return ret < 0 ? ret : fd;
+}
+
+int fd_alloc_pair(shim_t *s, guest_thread_t *t, const fd_entry_t tmpl[2], int fds[2]) {
+  return fd_alloc_n(s, t, 2, tmpl, fds);
+}
+
+/* ---- close ------------------------------------------------------------------------------- */
+
+/* Clear the slot before it becomes free, so a concurrent alloc never sees half an entry. Since
+ * PR #146 this is also where epoll registrations of the number are dropped: every close path
+ * (close, dup2 over an open slot) comes through here. */
+static void fd_mark_closed_unlocked(shim_t *s, int fd) {
+  fd_entry_t *e = &s->fd_table[fd];
+  /* epoll-146-no-close-hook: before c711243 (PR #146) close never touched registrations. */
+  if (!cf_bug(CF_BUG_EPOLL_146_NO_CLOSE_HOOK) && s->epoll_live_count > 0)
+    epoll_note_fd_closed(s, fd, e->ofd_id);
+  e->host_fd = -1;
+  e->dir = NULL;
+  e->efd = NULL;
+  e->linux_flags = 0;
+  e->type = FD_CLOSED;
+}
+
+static bool fd_snapshot_and_close(shim_t *s, guest_thread_t *t, int fd, fd_entry_t *out) {
+  cf_mutex_lock(&s->fd_lock);
+  *out = s->fd_table[fd];
+  bool open = out->type != FD_CLOSED;
+  if (open) fd_mark_closed_unlocked(s, fd);
+  shim_observe(s, t, SHIM_AT_CLOSE, fd, open ? 0 : -EBADF);
+  cf_mutex_unlock(&s->fd_lock);
+  return open;
+}
+
+void fd_cleanup_entry(shim_t *s, const fd_entry_t *snap) {
+  if (snap->type == FD_EPOLL && snap->dir) epoll_instance_release(s, snap->dir);
+  if (snap->type == FD_EVENTFD && snap->efd) eventfd_release(s, snap->efd);
+  if (snap->type != FD_STDIO) ks_close(s->host, snap->host_fd);
+}
+
+int sys_close(shim_t *s, guest_thread_t *t, int fd) {
+  if (!fd_in_range(fd)) return -EBADF;
+  fd_entry_t snap;
+  if (!fd_snapshot_and_close(s, t, fd, &snap)) return -EBADF;
+  fd_cleanup_entry(s, &snap);
+  return 0;
+}
+
+/* ---- dup --------------------------------------------------------------------------------- */
+
+/* Snapshot the source and dup its host fd in one fd_lock section; shared state (eventfd
+ * counter, epoll instance) gains its reference there too, so it cannot go away in between. */
+static int fd_snapshot_and_dup(shim_t *s, guest_thread_t *t, int fd, fd_entry_t *out) {
+  if (!fd_in_range(fd)) {
+    shim_observe(s, t, SHIM_AT_RESOLVE, fd, -EBADF);
+    return -EBADF;
+  }
+  cf_mutex_lock(&s->fd_lock);
+  *out = s->fd_table[fd];
+  int ret = -EBADF;
+  if (out->type != FD_CLOSED) {
+    ret = ks_dup(s->host, out->host_fd);
+    if (ret >= 0) {
+      out->host_fd = ret;
+      if (out->type == FD_EVENTFD) eventfd_dup_fd(s, out->efd);
+      if (out->type == FD_EPOLL) epoll_dup_fd(s, out->dir);
+    }
+  }
+  shim_observe(s, t, SHIM_AT_RESOLVE, fd, ret < 0 ? ret : 0);
+  cf_mutex_unlock(&s->fd_lock);
+  return ret < 0 ? ret : 0;
+}
+
+/* newfd < 0: lowest free. Otherwise install at newfd, replacing whatever is open there (the
+ * close hook runs for the old entry, its cleanup after the lock). */
+static int duplicate_guest_fd(shim_t *s, guest_thread_t *t, int oldfd, int newfd, int flags) {
+  fd_entry_t src;
+  int ret = fd_snapshot_and_dup(s, t, oldfd, &src);
+  if (ret < 0) return ret;
+  src.linux_flags = (src.linux_flags & ~LINUX_O_CLOEXEC) | (flags & LINUX_O_CLOEXEC);
+  fd_entry_t old = {.type = FD_CLOSED};
+  cf_mutex_lock(&s->fd_lock);
+  ret = newfd < 0 ? lowest_free(s, 0) : newfd;
+  if (ret >= 0) {
+    old = s->fd_table[ret];
+    if (old.type != FD_CLOSED) fd_mark_closed_unlocked(s, ret);
+    fd_init_entry(s, &s->fd_table[ret], &src, false);
+  }
+  shim_observe(s, t, SHIM_AT_DUP, oldfd, ret);
+  cf_mutex_unlock(&s->fd_lock);
+  if (ret < 0) fd_cleanup_entry(s, &src);
+  if (old.type != FD_CLOSED) fd_cleanup_entry(s, &old);
+  return ret;
+}
+
+int sys_dup(shim_t *s, guest_thread_t *t, int oldfd) {
+  return duplicate_guest_fd(s, t, oldfd, -1, 0);
+}
+
+int sys_dup3(shim_t *s, guest_thread_t *t, int oldfd, int newfd, int flags, bool dup2) {
+  if (!dup2 && (flags & ~LINUX_O_CLOEXEC)) return -EINVAL;
+  if (oldfd == newfd) {
+    if (!dup2) return -EINVAL;
+    /* dup2(fd, fd) only validates fd. */
+    cf_mutex_lock(&s->fd_lock);
+    int ret = fd_in_range(oldfd) && s->fd_table[oldfd].type != FD_CLOSED ? oldfd : -EBADF;
+    shim_observe(s, t, SHIM_AT_DUP, oldfd, ret);
+    cf_mutex_unlock(&s->fd_lock);
+    return ret;
+  }
+  if (!fd_in_range(newfd)) return -EBADF;
+  return duplicate_guest_fd(s, t, oldfd, newfd, flags);
+}
+
+/* ---- the world ------------------------------------------------------------------------------ */
+
+void shim_init(shim_t *s, ks_kernel_t *host) {
+  memset(s, 0, sizeof *s);
+  s->host = host;
+  cf_mutex_init(&s->fd_lock, "fd_lock");
+  s->fd_next_generation = 1;
+  s->next_ofd_id = 1;
+  s->nthreads.v = 1;
+  cf_pool_init(&s->inst_pool, SHIM_SYSTEM, "epoll_instance", sizeof(epoll_instance_t));
+  cf_pool_init(&s->efd_pool, SHIM_SYSTEM, "eventfd_state", sizeof(eventfd_state_t));
+}

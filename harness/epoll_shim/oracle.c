@@ -1,0 +1,414 @@
+/* oracle.c: the differential oracle. A Linux reference kernel (the simulated kernel's epoll,
+ * fs/eventpoll.c semantics) is fed every guest operation at the shim's commit point for it,
+ * inside an oracle section, so both see one order of operations; return values, errnos, bytes
+ * read and every epoll_pwait result (events, data) must agree.
+ *
+ * Descriptors resolved at the start of a call (epfd of ctl/pwait, the fd of read/write/ioctl,
+ * the source of dup) are pinned in the reference with F_DUPFD at PIN_BASE, as Linux's fdget
+ * pins the file for the call, so a close racing the call affects both sides alike. The file a
+ * close (or a dup2 over an open number) removes is pinned until that call returns: Linux
+ * defers the final fput to the closer's return to user space, as the shim closes the host fd
+ * after leaving fd_lock.
+ *
+ * Whitelisted divergences (documented upstream or inherent to keying on numbers; each is
+ * applied at one place below, marked WHITELIST):
+ *  - dup-then-close / one registration per number (spec §B9): Linux keeps an interest item
+ *    while its file lives, keyed by (file, fd); the shim keys by number and generation, and its
+ *    knote dies with the number's host fd. So an item registered for an earlier incarnation of
+ *    a number (closed, or replaced by dup2, while a dup kept the file open) lives on in Linux
+ *    only: its events are not compared, and when a ctl on the number differs because of it
+ *    (Linux EEXIST for an ADD after dup2 brought the same file back, or MOD/DEL finding it),
+ *    the reference drops the stale item and takes the shim's answer.
+ *  - EPOLLET re-arm (spec §B4, poll.c comment): EV_CLEAR fires again on any buffer change
+ *    kqueue sees (a partial read, a write seen by the write end), where Linux ET stays silent.
+ *    Extra shim reports of an EPOLLET registration are not failures; missing ones are.
+ *  - hang-up flavour: kqueue has only EV_EOF (mapped to EPOLLHUP, EPOLLRDHUP on request) and
+ *    the firing filter's direction; Linux distinguishes HUP, RDHUP and ERR per file type. When
+ *    either side reports a hang-up, only "hang-up reported" is compared.
+ *  - unsupported host filter: Linux accepts any direction on a pollable file; kqueue refuses
+ *    EVFILT_WRITE on a pipe's read end (and eventfd's host pipe) and EVFILT_READ on a write
+ *    end, and the shim returns that EINVAL. The workload asks only for directions the file
+ *    supports, so this happens only when the number is reused under a racing ctl; the number is
+ *    then quarantined (not compared) until a new file is installed at it.
+ *  - a registration changed (ctl, close, reuse) between pwait's kevent and its merge, or with
+ *    a ctl in flight (a ctl's effect spans its commit point and the kevent changes after it),
+ *    may be reported by either side: both orders are valid linearizations.
+ *  - epoll_ctl on an epoll target, or with fd == epfd as numbers: nesting is modelled by
+ *    neither side (the reference kernel answers EINVAL), and the shim's "fd == epfd" check
+ *    compares numbers where Linux compares files (DEL/MOD of a dup of epfd answer ENOENT
+ *    instead of EINVAL; a ctl racing the close and reuse of its own epfd number answers EINVAL
+ *    where Linux, holding the old epoll, answers for the new file). Not compared. */
+#include <stdio.h>
+
+#include "world.h"
+
+#define HANGUP (EPOLLHUP | EPOLLERR | EPOLLRDHUP)
+
+static void touch(world_t *w, int fd) {
+  if (fd < 0 || fd >= FD_TABLE_SIZE) return;
+  w->last_change[fd] = ++w->change_seq;
+}
+
+/* A new file is installed at fd: a new incarnation of the number; whatever was quarantined
+ * there is gone. */
+static void installed(world_t *w, int fd) {
+  if (fd < 0 || fd >= FD_TABLE_SIZE) return;
+  touch(w, fd);
+  w->install_seq[fd] = w->change_seq;
+  w->quarantined[fd] = false;
+}
+
+static int ref_pin(world_t *w, int fd) {
+  if (fd < 0 || fd >= FD_TABLE_SIZE) return -EBADF;
+  return ks_fcntl(w->lin, fd, F_DUPFD, PIN_BASE);
+}
+
+/* The reference lowest-free number must stay inside the guest table, or it is EMFILE. */
+static long within_table(world_t *w, long fd) {
+  if (fd >= FD_TABLE_SIZE) {
+    ks_close(w->lin, (int)fd);
+    return -EMFILE;
+  }
+  return fd;
+}
+
+static long ref_create(world_t *w, op_rec_t *r) {
+  const op_t *op = r->op;
+  bool cloexec = op->a & 1;
+  long ret;
+  switch (op->kind) {
+  case OP_EVENTFD:
+    return within_table(w, ks_eventfd(w->lin, 0, EFD_NONBLOCK | (cloexec ? EFD_CLOEXEC : 0)));
+  case OP_PIPE:
+  case OP_SOCKETPAIR:
+    ret = op->kind == OP_PIPE
+              ? ks_pipe2(w->lin, r->ref_fds, O_NONBLOCK | (cloexec ? O_CLOEXEC : 0))
+              : ks_socketpair(w->lin, AF_UNIX,
+                              SOCK_STREAM | SOCK_NONBLOCK | (cloexec ? SOCK_CLOEXEC : 0), 0,
+                              r->ref_fds);
+    if (ret == 0 && r->ref_fds[1] >= FD_TABLE_SIZE) {
+      ks_close(w->lin, r->ref_fds[0]);
+      ks_close(w->lin, r->ref_fds[1]);
+      ret = -EMFILE;
+    }
+    return ret;
+  case OP_OPEN_PATH:
+    return within_table(w, ks_open_path(w->lin, cloexec ? O_CLOEXEC : 0));
+  case OP_OPEN_REGULAR:
+    return within_table(w, ks_open_regular(w->lin, O_NONBLOCK | (cloexec ? O_CLOEXEC : 0)));
+  case OP_EPOLL_CREATE:
+    return within_table(w, ks_epoll_create1(w->lin, cloexec ? EPOLL_CLOEXEC : 0));
+  default:
+    return -EINVAL;
+  }
+}
+
+/* Linux ioctl(FIONBIO) succeeds on any open descriptor but O_PATH ones. The reference keeps
+ * its files non-blocking (it must never block), so only the answer is modelled. */
+static long ref_fionbio(world_t *w, int fd) {
+  int fl = ks_fcntl(w->lin, fd, F_GETFL, 0);
+  if (fl < 0) return fl;
+  return (fl & O_PATH) ? -EBADF : 0;
+}
+
+static int64_t ref_epoll_of(world_t *w, op_rec_t *r) {
+  return ks_fd_ofd_id(w->lin, r->pin_epfd >= 0 ? r->pin_epfd : r->op->a);
+}
+
+/* The items of (epoll, fd, fd's current file) are replaced by a MOD and gone after a DEL. */
+static void retire_items(world_t *w, int64_t ep, int fd) {
+  int64_t ofd = ks_fd_ofd_id(w->lin, fd);
+  for (int i = 0; i < MAX_OPS; i++)
+    if (w->data_live[i] && w->data_ep[i] == ep && w->data_fd[i] == fd && w->data_ofd[i] == ofd)
+      w->data_live[i] = false;
+}
+
+static void remember_registration(world_t *w, op_rec_t *r) {
+  int fd = r->op->c;
+  int64_t ep = ref_epoll_of(w, r);
+  uint64_t serial = r->ev.data >> 6;
+  retire_items(w, ep, fd);
+  if (r->op->b == EPOLL_CTL_DEL || serial >= MAX_OPS) return;
+  w->data_inc[serial] = w->install_seq[fd];
+  w->data_ofd[serial] = ks_fd_ofd_id(w->lin, fd);
+  w->data_fd[serial] = fd;
+  w->data_ep[serial] = ep;
+  w->data_live[serial] = true;
+}
+
+/* Does the reference epoll hold an item for fd's current file from an earlier incarnation? */
+static bool has_stale_item(world_t *w, op_rec_t *r) {
+  int fd = r->op->c;
+  int64_t ep = ref_epoll_of(w, r), ofd = ks_fd_ofd_id(w->lin, fd);
+  for (int i = 0; i < MAX_OPS; i++)
+    if (w->data_live[i] && w->data_ep[i] == ep && w->data_fd[i] == fd && w->data_ofd[i] == ofd &&
+        w->data_inc[i] != w->install_seq[fd])
+      return true;
+  return false;
+}
+
+/* The whole operation on the reference, with the pinned descriptor where there is one. */
+static long ref_apply(world_t *w, op_rec_t *r) {
+  const op_t *op = r->op;
+  int fd = r->pin_fd >= 0 ? r->pin_fd : op->a;
+  int epfd = r->pin_epfd >= 0 ? r->pin_epfd : op->a;
+  long ret;
+  switch (op->kind) {
+  case OP_CLOSE:
+    r->pin_old = ref_pin(w, op->a); /* Linux's deferred fput: released when close returns */
+    ret = ks_close(w->lin, op->a);
+    if (ret == 0) installed(w, op->a); /* a closed number is a new incarnation too */
+    return ret;
+  case OP_DUP:
+    ret = within_table(w, r->pin_fd >= 0 ? ks_fcntl(w->lin, fd, F_DUPFD, 0) : ks_dup(w->lin, fd));
+    installed(w, (int)ret);
+    return ret;
+  case OP_DUP2:
+  case OP_DUP3:
+    if (op->a == op->b)
+      return op->kind == OP_DUP3 ? ks_dup3(w->lin, op->a, op->b, 0) : ks_dup2(w->lin, op->a, op->b);
+    r->pin_old = ref_pin(w, op->b); /* the replaced file, released when the call returns */
+    ret = ks_dup3(w->lin, fd, op->b, (op->kind == OP_DUP3 && (op->c & 1)) ? O_CLOEXEC : 0);
+    installed(w, (int)ret);
+    return ret;
+  case OP_WRITE:
+    return ks_write(w->lin, fd, r->wbuf, sizeof r->wbuf);
+  case OP_READ:
+    return ks_read(w->lin, fd, r->ref_rbuf, sizeof r->ref_rbuf);
+  case OP_CTL: {
+    ks_epoll_event_t ev = {r->ev.events, r->ev.data};
+    touch(w, op->c);
+    r->stale_item = has_stale_item(w, r);
+    ret = ks_epoll_ctl(w->lin, epfd, op->b, op->c, &ev);
+    if (ret == 0) remember_registration(w, r);
+    return ret;
+  }
+  case OP_PWAIT:
+    return ks_epoll_wait(w->lin, epfd, r->ref_events, MAX_EVENTS, 0);
+  case OP_IOCTL:
+    if (op->b == 0) return ref_fionbio(w, fd);
+    return ks_fcntl(w->lin, op->a, F_SETFD, op->b == 1 ? FD_CLOEXEC : 0);
+  case OP_CLONE:
+  case OP_EXIT:
+    return 0;
+  default:
+    ret = ref_create(w, r);
+    if (op->kind == OP_PIPE || op->kind == OP_SOCKETPAIR) {
+      if (ret == 0) {
+        installed(w, r->ref_fds[0]);
+        installed(w, r->ref_fds[1]);
+      }
+    } else if (ret >= 0) {
+      installed(w, (int)ret);
+    }
+    return ret;
+  }
+}
+
+static void apply_once(world_t *w, op_rec_t *r) {
+  if (r->applied) return;
+  r->applied = true;
+  r->ref_ret = ref_apply(w, r);
+}
+
+void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int result) {
+  world_t *w = ctx;
+  op_rec_t *r = t->op;
+  if (!r) return;
+  cf_oracle_begin();
+  switch (at) {
+  case SHIM_AT_RESOLVE:
+    r->resolves++;
+    if (result < 0) {
+      apply_once(w, r); /* the call fails at its resolution: the reference fails there too */
+    } else if (r->resolves == 1) {
+      int pin = ref_pin(w, arg);
+      if (r->op->kind == OP_CTL || r->op->kind == OP_PWAIT)
+        r->pin_epfd = pin;
+      else
+        r->pin_fd = pin;
+      if (pin < 0) {
+        r->applied = true; /* the reference has no such descriptor: a difference */
+        r->ref_ret = pin;
+      }
+    }
+    break;
+  case SHIM_AT_ALLOC:
+  case SHIM_AT_CLOSE:
+  case SHIM_AT_DUP:
+  case SHIM_AT_IO:
+  case SHIM_AT_IOCTL:
+  case SHIM_AT_INSTANCE:
+    apply_once(w, r);
+    if (at == SHIM_AT_DUP && result >= 0 && r->op->a != r->op->b) check_generation(w, result);
+    if (at == SHIM_AT_ALLOC && result >= 0) check_generation(w, result);
+    break;
+  case SHIM_AT_CTL:
+    r->target_type = w->shim.fd_table[r->op->c].type;
+    if (!r->ctl_counted) {
+      r->ctl_counted = true;
+      w->ctl_inflight[r->op->c]++;
+    }
+    apply_once(w, r);
+    if (result == 0 && r->op->b != EPOLL_CTL_DEL) {
+      epoll_instance_t *inst = w->shim.fd_table[r->op->a].type == FD_EPOLL
+                                   ? w->shim.fd_table[r->op->a].dir : NULL;
+      if (inst) check_oneshot_armed(w, inst, r->op->c);
+    }
+    break;
+  case SHIM_AT_KEVENT:
+    r->applied = true;
+    r->ref_ret = result < 0 ? result : ref_apply(w, r);
+    r->ref_nevents = r->ref_ret > 0 ? (int)r->ref_ret : 0;
+    r->seq_at_kevent = w->change_seq;
+    break;
+  case SHIM_AT_MERGE:
+    /* inst->lock is held: the shim's registrations are stable while we compare. */
+    r->merged = true;
+    oracle_compare_events(w, t->pwait_inst, r->out, result, r->ref_events, r->ref_nevents,
+                          r->seq_at_kevent, CF_SITE("diff.epoll_pwait"), "differential");
+    for (int i = 0; i < result; i++) {
+      int fd = (int)(r->out[i].data & 63);
+      if (t->pwait_inst->regs[fd].events & EPOLLONESHOT) check_oneshot_report(w, t->pwait_inst, fd);
+    }
+    break;
+  }
+  cf_oracle_end();
+}
+
+/* ---- comparing pwait results ------------------------------------------------------------------ */
+
+int oracle_filter_reference(world_t *w, const ks_epoll_event_t *in, int n, ks_epoll_event_t *out) {
+  int kept = 0;
+  for (int i = 0; i < n; i++) {
+    int fd = (int)(in[i].data & 63);
+    uint64_t serial = in[i].data >> 6;
+    if (w->quarantined[fd]) continue;
+    /* WHITELIST dup-then-close: the item is from an earlier incarnation of its number. */
+    if (serial < MAX_OPS && w->data_inc[serial] != w->install_seq[fd]) continue;
+    out[kept++] = in[i];
+  }
+  return kept;
+}
+
+static const linux_epoll_event_t *find_shim(const linux_epoll_event_t *ev, int n, int fd) {
+  for (int i = 0; i < n; i++)
+    if ((int)(ev[i].data & 63) == fd) return &ev[i];
+  return NULL;
+}
+
+static bool changed_since(world_t *w, int fd, uint64_t since) {
+  return since != UINT64_MAX && (w->last_change[fd] > since || w->ctl_inflight[fd] > 0);
+}
+
+void oracle_compare_events(world_t *w, epoll_instance_t *inst, const linux_epoll_event_t *shim,
+                           int nshim, const ks_epoll_event_t *ref_in, int nref_in,
+                           uint64_t skip_since, const cf_site_t *site, const char *oracle) {
+  ks_epoll_event_t ref[MAX_EVENTS];
+  int nref = oracle_filter_reference(w, ref_in, nref_in, ref);
+  bool matched[MAX_EVENTS] = {false};
+  for (int i = 0; i < nref; i++) {
+    int fd = (int)(ref[i].data & 63);
+    if (changed_since(w, fd, skip_since)) continue; /* WHITELIST concurrent change */
+    const linux_epoll_event_t *s = find_shim(shim, nshim, fd);
+    if (!s)
+      cf_fail(oracle, SHIM_SYSTEM, site,
+              "fd %d is ready on Linux (events 0x%x, data 0x%llx) but the shim did not report it",
+              fd, ref[i].events, (unsigned long long)ref[i].data);
+    matched[s - shim] = true;
+    bool sh = s->events & HANGUP, rh = ref[i].events & HANGUP;
+    uint32_t dirs = EPOLLIN | EPOLLOUT;
+    /* WHITELIST hang-up flavour: only "a hang-up" is compared once either side has one. */
+    bool same_bits = (sh || rh) ? sh == rh : (s->events & dirs) == (ref[i].events & dirs);
+    if (s->data != ref[i].data || !same_bits)
+      cf_fail("differential", SHIM_SYSTEM, site,
+              "fd %d: shim reported events 0x%x data 0x%llx, Linux 0x%x data 0x%llx", fd,
+              s->events, (unsigned long long)s->data, ref[i].events,
+              (unsigned long long)ref[i].data);
+  }
+  for (int j = 0; j < nshim; j++) {
+    int fd = (int)(shim[j].data & 63);
+    if (matched[j] || w->quarantined[fd] || changed_since(w, fd, skip_since)) continue;
+    /* WHITELIST dup-then-close, the other way round: a registration of an earlier incarnation
+     * (its knote lives until the host close that follows the table's close, as Linux's item
+     * lives while the file does) is not compared either. */
+    uint64_t serial = shim[j].data >> 6;
+    if (serial < MAX_OPS && w->data_inc[serial] != w->install_seq[fd]) continue;
+    /* WHITELIST EPOLLET re-arm: EV_CLEAR may fire again where Linux ET does not. */
+    if (inst && (inst->regs[fd].events & EPOLLET) && inst->regs[fd].data == shim[j].data) continue;
+    cf_fail("differential", SHIM_SYSTEM, site,
+            "the shim reported fd %d (events 0x%x, data 0x%llx), which Linux does not report", fd,
+            shim[j].events, (unsigned long long)shim[j].data);
+  }
+}
+
+/* ---- the end of a call ------------------------------------------------------------------------- */
+
+/* The signature names the syscall whose result differed. */
+static const cf_site_t *diff_site(op_kind_t kind) {
+  switch (kind) {
+  case OP_CLOSE: return CF_SITE("diff.close");
+  case OP_DUP: case OP_DUP2: case OP_DUP3: return CF_SITE("diff.dup");
+  case OP_WRITE: case OP_READ: return CF_SITE("diff.read_write");
+  case OP_CTL: return CF_SITE("diff.epoll_ctl");
+  case OP_PWAIT: return CF_SITE("diff.epoll_pwait");
+  case OP_IOCTL: return CF_SITE("diff.ioctl");
+  default: return CF_SITE("diff.open");
+  }
+}
+
+static bool unsupported_filter(world_t *w, op_rec_t *r) {
+  /* The shim failed a ctl with the host's EINVAL where Linux accepted it. */
+  if (r->op->kind != OP_CTL || r->ret != -EINVAL || r->ref_ret != 0) return false;
+  return true;
+}
+
+/* The reference still holds an item for an earlier incarnation of the ctl's number. */
+static bool stale_reference_item(world_t *w, op_rec_t *r) {
+  (void)w;
+  return r->op->kind == OP_CTL && r->ret != r->ref_ret && r->stale_item;
+}
+
+void oracle_op_done(world_t *w, guest_thread_t *t) {
+  op_rec_t *r = t->op;
+  const op_t *op = r->op;
+  cf_oracle_begin();
+  apply_once(w, r);
+  if (r->ctl_counted) {
+    w->ctl_inflight[op->c]--;
+    touch(w, op->c); /* its kevent changes are done: a change for pwaits sampled before */
+  }
+  if (op->kind == OP_CTL && unsupported_filter(w, r)) {
+    /* WHITELIST unsupported host filter: quarantine the number until it is reused. */
+    w->quarantined[op->c] = true;
+  } else if (stale_reference_item(w, r)) {
+    /* WHITELIST dup-then-close: drop Linux's stale item, then redo an ADD as the shim did. */
+    int epfd = r->pin_epfd >= 0 ? r->pin_epfd : op->a;
+    if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_DEL, op->c, NULL) == 0)
+      retire_items(w, ref_epoll_of(w, r), op->c);
+    if (op->b == EPOLL_CTL_ADD && r->ret == 0) {
+      ks_epoll_event_t ev = {r->ev.events, r->ev.data};
+      if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_ADD, op->c, &ev) == 0) remember_registration(w, r);
+    }
+  } else if (!(op->kind == OP_CTL &&
+                 (w->quarantined[op->c] || r->target_type == FD_EPOLL || op->a == op->c))) {
+    long ref_ret = r->ref_ret;
+    if (op->kind == OP_PWAIT && r->merged) ref_ret = r->ret; /* events were compared at merge */
+    bool same = r->ret == ref_ret;
+    if (same && r->ret == 0 && (op->kind == OP_PIPE || op->kind == OP_SOCKETPAIR))
+      same = r->fds[0] == r->ref_fds[0] && r->fds[1] == r->ref_fds[1];
+    if (same && op->kind == OP_READ && r->ret > 0)
+      same = memcmp(r->rbuf, r->ref_rbuf, (size_t)r->ret) == 0;
+    if (!same) {
+      cf_fail("differential", SHIM_SYSTEM, diff_site(op->kind),
+              "thread %d %s(%d, %d, %d) returned %ld (fds %d,%d), Linux %ld (fds %d,%d)",
+              t->id, op_name(op->kind), op->a, op->b, op->c, r->ret, r->fds[0], r->fds[1],
+              ref_ret, r->ref_fds[0], r->ref_fds[1]);
+    }
+  }
+  if (r->pin_fd >= 0) ks_close(w->lin, r->pin_fd);
+  if (r->pin_old >= 0) ks_close(w->lin, r->pin_old);
+  if (r->pin_epfd >= 0) ks_close(w->lin, r->pin_epfd);
+  r->pin_fd = r->pin_epfd = r->pin_old = -1;
+  cf_oracle_end();
+}

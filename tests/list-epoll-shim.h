@@ -1,0 +1,10 @@
+/* The epoll shim copy (harness/epoll_shim/): fd table, ctl rules, toggles, scenario seeds. */
+TEST_ENTRY(epoll_shim_fd_table_lowest_free_generation_dup)
+TEST_ENTRY(epoll_shim_ctl_errors_in_linux_order)
+TEST_ENTRY(epoll_shim_generation_guard_after_reuse)
+TEST_ENTRY(epoll_shim_mt_ctl_keys_the_persistent_host_fd)
+TEST_ENTRY(epoll_shim_oneshot_once_per_arm)
+TEST_ENTRY(epoll_shim_close_clears_registrations)
+TEST_ENTRY(epoll_shim_ioctl_cloexec_and_fionbio)
+TEST_ENTRY(epoll_shim_seeds_pass_without_toggles)
+TEST_ENTRY(epoll_shim_seeds_catch_their_toggles)

@@ -1,0 +1,317 @@
+/* test_epoll_shim.c: the epoll shim copy (harness/epoll_shim/) against the rules of
+ * specs/epoll-shim.md, one simulated run per test, and its scenario seeds both ways. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "run.h"
+#include "shim.h"
+#include "task.h"
+#include "targets.h"
+
+/* Checks inside a run record the first failing line; the test asserts on it afterwards. */
+static int failed_line;
+static char failed_what[160];
+#define CHECK_EQ(a, b)                                                                 \
+  do {                                                                                 \
+    long long a_ = (long long)(a), b_ = (long long)(b);                                \
+    if (a_ != b_ && !failed_line) {                                                    \
+      failed_line = __LINE__;                                                          \
+      snprintf(failed_what, sizeof failed_what, "%s == %s (%lld vs %lld)", #a, #b, a_, b_); \
+    }                                                                                  \
+  } while (0)
+
+typedef struct shim_world {
+  ks_kernel_t *host;
+  shim_t s;
+  guest_thread_t t;
+} shim_world_t;
+
+static void world_free(void *arg) { ks_kernel_free(((shim_world_t *)arg)->host); }
+
+static shim_world_t *world_new(void) {
+  shim_world_t *w = cf_sim_alloc(sizeof *w);
+  w->host = ks_kernel_new(NULL);
+  cf_defer(world_free, w);
+  shim_init(&w->s, w->host);
+  w->t.shim = &w->s;
+  return w;
+}
+
+static int run_in_sim(void (*main_fn)(void *), uint64_t bugs) {
+  cf_target_t t = {.name = "epoll-shim-unit", .system = SHIM_SYSTEM, .main = main_fn};
+  t.options.capture = true;
+  uint64_t saved = cf_bugs_enabled;
+  cf_bugs_enabled = bugs;
+  failed_line = 0;
+  cf_result_t res;
+  cf_run(&t, NULL, 0, &res);
+  cf_bugs_enabled = saved;
+  if (res.failed) {
+    fprintf(stderr, "  run failed: %s@%s: %s\n", res.oracle, res.site, res.detail);
+    return 1;
+  }
+  if (failed_line) fprintf(stderr, "  check failed at line %d: %s\n", failed_line, failed_what);
+  return failed_line ? 1 : 0;
+}
+
+static uint64_t bug_mask(cf_bug_t b) { return 1ull << b; }
+
+static int knotes_on(shim_world_t *w, int epfd, int ident, int udata) {
+  ks_kevent_t kn[32];
+  int n = ks_kqueue_knotes(w->host, w->s.fd_table[epfd].host_fd, kn, 32), hits = 0;
+  for (int i = 0; i < n && i < 32; i++)
+    if ((int)kn[i].ident == ident && (int)udata_fd(kn[i].udata) == udata) hits++;
+  return hits;
+}
+
+/* ---- fd table ------------------------------------------------------------------------------ */
+
+static void fd_table_main(void *arg) {
+  (void)arg;
+  shim_world_t *w = world_new();
+  shim_t *s = &w->s;
+  guest_thread_t *t = &w->t;
+  int fds[2];
+  CHECK_EQ(sys_eventfd2(s, t, 0, EFD_NONBLOCK), 0);
+  CHECK_EQ(sys_pipe2(s, t, fds, O_NONBLOCK), 0);
+  CHECK_EQ(fds[0], 1);
+  CHECK_EQ(fds[1], 2);
+  uint64_t gen1 = s->fd_table[1].generation;
+  CHECK_EQ(sys_close(s, t, 1), 0);
+  CHECK_EQ(sys_close(s, t, 1), -EBADF);
+  CHECK_EQ(sys_open_path(s, t, O_CLOEXEC), 1); /* lowest free: the closed number again */
+  CHECK_EQ(s->fd_table[1].generation > gen1, 1);
+  CHECK_EQ(s->fd_table[1].type, FD_PATH);
+  CHECK_EQ((s->fd_table[1].linux_flags & LINUX_O_CLOEXEC) != 0, 1);
+  /* dup: a new host fd, the same description, cloexec cleared; dup3 can set it. */
+  CHECK_EQ(sys_dup(s, t, 1), 3);
+  CHECK_EQ(s->fd_table[3].ofd_id, s->fd_table[1].ofd_id);
+  CHECK_EQ(s->fd_table[3].host_fd != s->fd_table[1].host_fd, 1);
+  CHECK_EQ(s->fd_table[3].linux_flags & LINUX_O_CLOEXEC, 0);
+  CHECK_EQ(sys_dup3(s, t, 0, 2, LINUX_O_CLOEXEC, false), 2); /* replaces the write end */
+  CHECK_EQ(s->fd_table[2].type, FD_EVENTFD);
+  CHECK_EQ(s->fd_table[2].efd, s->fd_table[0].efd);
+  CHECK_EQ(sys_dup3(s, t, 0, 0, 0, false), -EINVAL);
+  CHECK_EQ(sys_dup3(s, t, 0, 0, 0, true), 0);
+  CHECK_EQ(sys_dup(s, t, 9), -EBADF);
+  /* the dup shares the eventfd counter */
+  uint64_t v = 5, got = 0;
+  CHECK_EQ(sys_write(s, t, 0, &v, 8), 8);
+  CHECK_EQ(sys_read(s, t, 2, &got, 8), 8);
+  CHECK_EQ(got, 5);
+  CHECK_EQ(sys_read(s, t, 0, &got, 8), -EAGAIN);
+}
+
+TEST_IMPL(epoll_shim_fd_table_lowest_free_generation_dup) { return run_in_sim(fd_table_main, 0); }
+
+/* ---- epoll_ctl rules -------------------------------------------------------------------- */
+
+static void ctl_rules_main(void *arg) {
+  (void)arg;
+  shim_world_t *w = world_new();
+  shim_t *s = &w->s;
+  guest_thread_t *t = &w->t;
+  int ep = sys_epoll_create1(s, t, 0), efd = sys_eventfd2(s, t, 0, EFD_NONBLOCK);
+  int reg = sys_open_regular(s, t, 0), path = sys_open_path(s, t, 0);
+  linux_epoll_event_t ev = {EPOLLIN, 7};
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_ADD, efd, &ev), 0);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_ADD, efd, &ev), -EEXIST);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_MOD, efd, &ev), 0);
+  CHECK_EQ(knotes_on(w, ep, s->fd_table[efd].host_fd, efd), 1);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_DEL, efd, NULL), 0);
+  CHECK_EQ(knotes_on(w, ep, s->fd_table[efd].host_fd, efd), 0);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_DEL, efd, NULL), -ENOENT);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_MOD, efd, &ev), -ENOENT);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_ADD, ep, &ev), -EINVAL);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_ADD, reg, &ev), -EPERM);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_ADD, path, &ev), -EBADF);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_ADD, 40, &ev), -EBADF);
+  CHECK_EQ(sys_epoll_ctl(s, t, efd, EPOLL_CTL_ADD, ep, &ev), -EINVAL); /* epfd not an epoll */
+  CHECK_EQ(sys_epoll_ctl(s, t, path, EPOLL_CTL_ADD, efd, &ev), -EBADF);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, 9, efd, &ev), -EINVAL);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_ADD, efd, NULL), -EFAULT);
+}
+
+TEST_IMPL(epoll_shim_ctl_errors_in_linux_order) { return run_in_sim(ctl_rules_main, 0); }
+
+/* Close + reuse of a number whose registration a dup kept (26de80c): the generation guard
+ * makes DEL/MOD answer ENOENT and ADD start fresh; without it they act on the new file. */
+static void aba_main(void *arg) {
+  bool no_guard = arg != NULL;
+  shim_world_t *w = world_new();
+  shim_t *s = &w->s;
+  guest_thread_t *t = &w->t;
+  int a = sys_eventfd2(s, t, 0, EFD_NONBLOCK), ep = sys_epoll_create1(s, t, 0);
+  linux_epoll_event_t ev = {EPOLLIN, 1};
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_ADD, a, &ev), 0);
+  CHECK_EQ(sys_dup(s, t, a), 2);
+  CHECK_EQ(sys_close(s, t, a), 0);
+  CHECK_EQ(s->fd_table[ep].dir->regs[a].active, 1); /* kept: fd 2 shares the description */
+  CHECK_EQ(sys_eventfd2(s, t, 0, EFD_NONBLOCK), a);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_DEL, a, NULL), no_guard ? 0 : -ENOENT);
+}
+
+static void aba_no_guard_main(void *arg) { aba_main((void *)1); (void)arg; }
+
+TEST_IMPL(epoll_shim_generation_guard_after_reuse) {
+  if (run_in_sim(aba_main, 0)) return 1;
+  return run_in_sim(aba_no_guard_main, bug_mask(CF_BUG_EPOLL_73_NO_GENERATION));
+}
+
+/* PR #73: with a second guest thread the knote must sit on the persistent host fd. */
+static void mt_knote_main(void *arg) {
+  bool buggy = arg != NULL;
+  shim_world_t *w = world_new();
+  shim_t *s = &w->s;
+  guest_thread_t *t = &w->t;
+  int efd = sys_eventfd2(s, t, 0, EFD_NONBLOCK), ep = sys_epoll_create1(s, t, 0);
+  guest_thread_started(s); /* a sibling exists: host_fd_ref_open now dups */
+  linux_epoll_event_t ev = {EPOLLIN, 3};
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_ADD, efd, &ev), 0);
+  CHECK_EQ(knotes_on(w, ep, s->fd_table[efd].host_fd, efd), buggy ? 0 : 1);
+  uint64_t v = 1;
+  sys_write(s, t, efd, &v, 8);
+  linux_epoll_event_t out[4];
+  CHECK_EQ(sys_epoll_pwait(s, t, ep, out, 4, 0), buggy ? 0 : 1);
+}
+
+static void mt_knote_buggy_main(void *arg) { mt_knote_main((void *)1); (void)arg; }
+
+TEST_IMPL(epoll_shim_mt_ctl_keys_the_persistent_host_fd) {
+  if (run_in_sim(mt_knote_main, 0)) return 1;
+  return run_in_sim(mt_knote_buggy_main, bug_mask(CF_BUG_EPOLL_73_TRANSIENT_DUP));
+}
+
+/* EPOLLONESHOT: one report per arm; ADD stays EEXIST, MOD re-arms, DEL succeeds. */
+static void oneshot_main(void *arg) {
+  (void)arg;
+  shim_world_t *w = world_new();
+  shim_t *s = &w->s;
+  guest_thread_t *t = &w->t;
+  int efd = sys_eventfd2(s, t, 0, EFD_NONBLOCK), ep = sys_epoll_create1(s, t, 0);
+  linux_epoll_event_t ev = {EPOLLIN | EPOLLONESHOT, 9}, out[4];
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_ADD, efd, &ev), 0);
+  uint64_t v = 1;
+  sys_write(s, t, efd, &v, 8);
+  CHECK_EQ(sys_epoll_pwait(s, t, ep, out, 4, 0), 1);
+  CHECK_EQ(out[0].data, 9);
+  CHECK_EQ(sys_epoll_pwait(s, t, ep, out, 4, 0), 0);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_ADD, efd, &ev), -EEXIST);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_MOD, efd, &ev), 0);
+  CHECK_EQ(sys_epoll_pwait(s, t, ep, out, 4, 0), 1);
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_DEL, efd, NULL), 0);
+}
+
+TEST_IMPL(epoll_shim_oneshot_once_per_arm) { return run_in_sim(oneshot_main, 0); }
+
+/* PR #146: close clears the number's registrations (unless a dup shares the description). */
+static void close_hook_main(void *arg) {
+  bool buggy = arg != NULL;
+  shim_world_t *w = world_new();
+  shim_t *s = &w->s;
+  guest_thread_t *t = &w->t;
+  int ep = sys_epoll_create1(s, t, 0), efd = sys_eventfd2(s, t, 0, EFD_NONBLOCK);
+  linux_epoll_event_t ev = {EPOLLIN, 2};
+  CHECK_EQ(sys_epoll_ctl(s, t, ep, EPOLL_CTL_ADD, efd, &ev), 0);
+  CHECK_EQ(sys_close(s, t, efd), 0);
+  CHECK_EQ(s->fd_table[ep].dir->regs[efd].active, buggy ? 1 : 0);
+}
+
+static void close_hook_buggy_main(void *arg) { close_hook_main((void *)1); (void)arg; }
+
+TEST_IMPL(epoll_shim_close_clears_registrations) {
+  if (run_in_sim(close_hook_main, 0)) return 1;
+  return run_in_sim(close_hook_buggy_main, bug_mask(CF_BUG_EPOLL_146_NO_CLOSE_HOOK));
+}
+
+/* PR #73 ioctls: FIOCLEX/FIONCLEX on O_PATH, FIONBIO toggles O_NONBLOCK on the description. */
+static void ioctl_main(void *arg) {
+  (void)arg;
+  shim_world_t *w = world_new();
+  shim_t *s = &w->s;
+  guest_thread_t *t = &w->t;
+  bool opath_bug = cf_bug(CF_BUG_EPOLL_73_FIOCLEX_OPATH), nbio_bug = cf_bug(CF_BUG_EPOLL_73_FIONBIO_ENOTTY);
+  int path = sys_open_path(s, t, 0), fds[2];
+  CHECK_EQ(sys_ioctl(s, t, path, LINUX_FIOCLEX, 0), opath_bug ? -EBADF : 0);
+  CHECK_EQ((s->fd_table[path].linux_flags & LINUX_O_CLOEXEC) != 0, !opath_bug);
+  CHECK_EQ(sys_ioctl(s, t, path, LINUX_FIONCLEX, 0), opath_bug ? -EBADF : 0);
+  CHECK_EQ(sys_pipe2(s, t, fds, 0), 0);
+  CHECK_EQ(sys_ioctl(s, t, fds[0], LINUX_FIONBIO, 1), nbio_bug ? -ENOTTY : 0);
+  char c;
+  if (!nbio_bug) CHECK_EQ(sys_read(s, t, fds[0], &c, 1), -EAGAIN);
+  CHECK_EQ(sys_ioctl(s, t, path, LINUX_FIONBIO, 1), -EBADF);
+}
+
+TEST_IMPL(epoll_shim_ioctl_cloexec_and_fionbio) {
+  if (run_in_sim(ioctl_main, 0)) return 1;
+  if (run_in_sim(ioctl_main, bug_mask(CF_BUG_EPOLL_73_FIOCLEX_OPATH))) return 1;
+  return run_in_sim(ioctl_main, bug_mask(CF_BUG_EPOLL_73_FIONBIO_ENOTTY));
+}
+
+/* ---- the scenario seeds ----------------------------------------------------------------------- */
+
+static int run_seed(const char *name, uint64_t bugs, cf_result_t *res) {
+  char path[256];
+  snprintf(path, sizeof path, "corpus/fuzz_epoll_shim/%s", name);
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  uint8_t buf[4096];
+  size_t n = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  cf_target_t t = fuzz_epoll_shim_target;
+  t.options.capture = true;
+  uint64_t saved = cf_bugs_enabled;
+  cf_bugs_enabled = bugs;
+  cf_run(&t, buf, n, res);
+  cf_bugs_enabled = saved;
+  return 0;
+}
+
+/* Every seed passes with the toggles off (the committed corpus is clean). */
+TEST_IMPL(epoll_shim_seeds_pass_without_toggles) {
+  DIR *d = opendir("corpus/fuzz_epoll_shim");
+  ASSERT_TRUE(d != NULL);
+  struct dirent *e;
+  int seeds = 0;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    cf_result_t res;
+    ASSERT_EQ(run_seed(e->d_name, 0, &res), 0);
+    if (res.failed) {
+      char name[256];
+      snprintf(name, sizeof name, "%s", e->d_name);
+      closedir(d);
+      FAIL_MSG("%s failed: %s@%s: %s", name, res.oracle, res.site, res.detail);
+    }
+    seeds++;
+  }
+  closedir(d);
+  ASSERT_TRUE(seeds >= 8);
+  return 0;
+}
+
+/* Each upstream test's seed fails under the toggle that restores the bug it guards, with the
+ * signature of the oracle that catches it (the ASan one is left to the repro replay). */
+TEST_IMPL(epoll_shim_seeds_catch_their_toggles) {
+  static const struct {
+    const char *seed;
+    cf_bug_t bug;
+    const char *oracle, *site;
+  } cases[] = {
+      {"test-epoll-mt", CF_BUG_EPOLL_73_TRANSIENT_DUP, "structural", "struct.registration-has-knote"},
+      {"test-epoll-aba-dup", CF_BUG_EPOLL_73_NO_GENERATION, "differential", "diff.epoll_ctl"},
+      {"test-epoll-close", CF_BUG_EPOLL_146_NO_CLOSE_HOOK, "structural", "struct.close-hygiene"},
+      {"oneshot-two-filters-del", CF_BUG_EPOLL_332_BATCHED_DEL, "structural", "struct.knote-registered"},
+      {"test-ioctl-cloexec", CF_BUG_EPOLL_73_FIOCLEX_OPATH, "differential", "diff.ioctl"},
+      {"test-ioctl-cloexec", CF_BUG_EPOLL_73_FIONBIO_ENOTTY, "differential", "diff.ioctl"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    cf_result_t res;
+    ASSERT_EQ(run_seed(cases[i].seed, 1ull << cases[i].bug, &res), 0);
+    if (!res.failed) FAIL_MSG("%s passes with %s", cases[i].seed, cf_bug_table[cases[i].bug].id);
+    ASSERT_STR_EQ(res.oracle, cases[i].oracle);
+    ASSERT_STR_EQ(res.site, cases[i].site);
+  }
+  return 0;
+}
