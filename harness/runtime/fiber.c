@@ -298,4 +298,5 @@ void cf_fiber_entry(void) {
   cf_sync_acquire(&cf_run_state.host); /* and everything the host set up before the run */
   self->fn(self->arg);
   cf_sched_exit();
+  __builtin_unreachable();
 }

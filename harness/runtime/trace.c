@@ -106,7 +106,7 @@ void cf_trace_event(cf_event_kind_t kind, const cf_site_t *site, uint64_t a, uin
 void cf_trace_note_text(const cf_site_t *site, const char *text) {
   cf_tsan_ignore_begin();
   cf_event_t *e = record(CF_EV_NOTE, site, 0, 0);
-  snprintf(e->note, sizeof e->note, "%s", text);
+  if (text[0]) snprintf(e->note, sizeof e->note, "%s", text);
   if (cf_trace_stream) stream(e);
   cf_tsan_ignore_end();
 }
