@@ -97,7 +97,9 @@ def parser():
                        description="Fuzz TARGET for a bounded time. Seeds are copied from "
                        "corpus/TARGET/ into out/work/TARGET/corpus (the committed corpus is never "
                        "written); crashes are saved in out/crashes/TARGET/ and replayed to print "
-                       "their signatures. Stops at the first crash.",
+                       "their signatures. Stops at the first crash, unless --keep-going: then the run "
+                       "lasts --time, every crash is saved, and the summary groups them by "
+                       "signature (for a bug that only shows once another one has happened).",
                        epilog="targets: %s\nexit status 1 when a crash was found, 0 when none."
                        % targets)
     s.add_argument("target", nargs="?", default=DEFAULT_TARGET, metavar="TARGET",
@@ -113,6 +115,9 @@ def parser():
                    help="parallel fuzzing processes (libFuzzer -fork=N; AFL++ N -S instances)")
     s.add_argument("--seed", type=int, default=None, metavar="N",
                    help="random seed for the engine (libFuzzer -seed, afl-fuzz -s)")
+    s.add_argument("--keep-going", action="store_true",
+                   help="do not stop at a crash: libFuzzer -fork=N -ignore_crashes=1, afl-fuzz "
+                   "without AFL_BENCH_UNTIL_CRASH; every signature is triaged and minimized")
     s.add_argument("--no-minimize", action="store_true",
                    help="after a crash, only report it: no triage, no minimization")
     s.add_argument("--minimize-time", type=positive_int, default=MINIMIZE_TIME,

@@ -466,16 +466,20 @@ def cmd_fuzz(args):
     note("fuzzing %s with %s for %ds (%d job%s), toggles: %s, corpus: %s (%d seeds)"
          % (target, engine, args.time, args.jobs, "" if args.jobs == 1 else "s",
             ",".join(bugs) or "none", rel(work_corpus), nseeds))
+    keep_going = getattr(args, "keep_going", False)
     t_start = time.time()
     if engine == "libfuzzer":
+        extra = ["-dict=" + dict_path] if dict_path else []
+        if keep_going:  # only fork mode survives a crash; its jobs then restart
+            extra += ["-ignore_crashes=1"] + (["-fork=1"] if args.jobs == 1 else [])
         res = run_libfuzzer(fuzz_bin, [work_corpus], crash_dir, env, max_time=args.time,
-                            seed=args.seed, jobs=args.jobs,
-                            extra=(["-dict=" + dict_path] if dict_path else []),
+                            seed=args.seed, jobs=args.jobs, extra=extra,
                             log_path=os.path.join(work, "libfuzzer.log"))
     else:
         afl_out = os.path.join(work, "afl")
         res = run_afl(fuzz_bin, work_corpus, afl_out, env, args.time, jobs=args.jobs,
-                      seed=args.seed, dict_path=dict_path, log_path=os.path.join(work, "afl.log"))
+                      until_crash=not keep_going, seed=args.seed, dict_path=dict_path,
+                      log_path=os.path.join(work, "afl.log"))
         res.crashes = collect_afl_crashes(afl_out, crash_dir, multi=args.jobs > 1)
         afl_queue_to_corpus(afl_out, work_corpus)
     import churn_triage  # the crash pipeline builds on this module
