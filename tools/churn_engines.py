@@ -76,6 +76,11 @@ def _wait_loop(procs, deadline, tick, stop_when=None):
 # libFuzzer
 
 
+# libFuzzer past a crash: only fork mode survives one (the crashed job restarts); run_libfuzzer
+# adds -fork=N for N > 1 jobs, a single job needs -fork=1 as well.
+LIBFUZZER_KEEP_GOING = ["-ignore_crashes=1"]
+
+
 def run_libfuzzer(fuzz_bin, dirs, artifact_dir, env, max_time=None, runs=None, seed=None, jobs=1,
                   extra=(), log_path=None, progress=True, label="libFuzzer"):
     """Run a libFuzzer binary; crashes are saved under artifact_dir."""
@@ -470,8 +475,8 @@ def cmd_fuzz(args):
     t_start = time.time()
     if engine == "libfuzzer":
         extra = ["-dict=" + dict_path] if dict_path else []
-        if keep_going:  # only fork mode survives a crash; its jobs then restart
-            extra += ["-ignore_crashes=1"] + (["-fork=1"] if args.jobs == 1 else [])
+        if keep_going:
+            extra += LIBFUZZER_KEEP_GOING + (["-fork=1"] if args.jobs == 1 else [])
         res = run_libfuzzer(fuzz_bin, [work_corpus], crash_dir, env, max_time=args.time,
                             seed=args.seed, jobs=args.jobs, extra=extra,
                             log_path=os.path.join(work, "libfuzzer.log"))

@@ -11,8 +11,8 @@ from churn_common import (EXIT_FAIL, EXIT_OK, REPO, ChurnError, binary, ensure_b
                           tsan_tests_binary,
                           expected_outputs, fmt_secs, input_files, note, out_dir, rel, say,
                           table, tail_text)
-from churn_engines import (_na, collect_afl_crashes, prepare_work_corpus, run_afl, run_libfuzzer,
-                           signature_of)
+from churn_engines import (LIBFUZZER_KEEP_GOING, _na, collect_afl_crashes, prepare_work_corpus,
+                           run_afl, run_libfuzzer, signature_of)
 from churn_replay import Checks, replay_checks
 
 SELFTEST_TARGET = "fuzz_sim_selftest"
@@ -206,6 +206,37 @@ def check_libfuzzer_selftest(checks, tmp):
         checks.ok("%s (%d execs in %s)" % (name, res.execs, fmt_secs(res.runtime)))
 
 
+KEEP_GOING_BUGS = {"toy-lost-update": "lost-update@", "toy-lock-order": "deadlock@"}
+
+
+def check_keep_going(checks, tmp):
+    """Past the first crash, a keep-going run reaches a second toggle's bug as well."""
+    exe = binary("libfuzzer", SELFTEST_TARGET)
+    name = "libFuzzer keep-going finds both %s" % " and ".join(sorted(KEEP_GOING_BUGS))
+    if not os.path.exists(exe):
+        checks.fail(name, "%s does not exist" % rel(exe))
+        return
+    bugs = sorted(KEEP_GOING_BUGS)
+    note("libFuzzer keep-going self-test: CHURN_BUGS=%s, 20s" % ",".join(bugs))
+    res = run_libfuzzer(exe, [_seed_copy(tmp, "lf-keep-corpus", False)],
+                        os.path.join(tmp, "lf-keep-artifacts"),
+                        dict(os.environ, CHURN_BUGS=",".join(bugs)), max_time=20, seed=1,
+                        extra=LIBFUZZER_KEEP_GOING + ["-fork=1"],
+                        log_path=os.path.join(tmp, "lf-keep.log"), label="libFuzzer keep-going")
+    sigs = set()
+    for c in res.crashes:
+        sig, _ = signature_of(SELFTEST_TARGET, c, bugs)
+        sigs.add(sig)
+    missing = [b for b, prefix in sorted(KEEP_GOING_BUGS.items())
+               if not any(s and s.startswith(prefix) for s in sigs)]
+    if missing:
+        checks.fail(name, "%d crashes, signatures %s; none for %s%s"
+                    % (len(res.crashes), sorted(s for s in sigs if s) or "none",
+                       ", ".join(missing), ("\n" + res.error) if res.error else ""))
+    else:
+        checks.ok("%s (%d crashes, %d signatures)" % (name, len(res.crashes), len(sigs)))
+
+
 def check_afl_selftest(checks, tmp):
     name = "AFL++ finds %s" % SELFTEST_BUG
     if not shutil.which("afl-fuzz"):
@@ -297,6 +328,7 @@ def cmd_test(args):
         tmp = tempfile.mkdtemp(prefix="test-", dir=os.path.join(out_dir(), "work"))
         before = checks.failed
         check_libfuzzer_selftest(checks, tmp)
+        check_keep_going(checks, tmp)
         check_afl_selftest(checks, tmp)
         if checks.failed == before:
             shutil.rmtree(tmp, ignore_errors=True)
