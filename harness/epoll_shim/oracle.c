@@ -32,7 +32,9 @@
  *    then quarantined (not compared) until a new file is installed at it.
  *  - a registration changed (ctl, close, reuse) between pwait's kevent and its merge, or with
  *    a ctl in flight (a ctl's effect spans its commit point and the kevent changes after it),
- *    may be reported by either side: both orders are valid linearizations.
+ *    may be reported by either side: both orders are valid linearizations. When only the
+ *    reference reported it, the shim took "pwait first": the EPOLLONESHOT arm or EPOLLET edge
+ *    the reference's sample used up is given back (restore_unreported).
  *  - epoll_ctl on an epoll target, or with fd == epfd as numbers: nesting is modelled by
  *    neither side (the reference kernel answers EINVAL), and the shim's "fd == epfd" check
  *    compares numbers where Linux compares files (DEL/MOD of a dup of epfd answer ENOENT
@@ -133,6 +135,7 @@ static void remember_registration(world_t *w, op_rec_t *r) {
   w->data_ofd[serial] = ks_fd_ofd_id(w->lin, fd);
   w->data_fd[serial] = fd;
   w->data_ep[serial] = ep;
+  w->data_events[serial] = r->ev.events;
   w->data_live[serial] = true;
 }
 
@@ -169,6 +172,12 @@ static long ref_apply(world_t *w, op_rec_t *r) {
       return op->kind == OP_DUP3 ? ks_dup3(w->lin, op->a, op->b, 0) : ks_dup2(w->lin, op->a, op->b);
     r->pin_old = ref_pin(w, op->b); /* the replaced file, released when the call returns */
     ret = ks_dup3(w->lin, fd, op->b, (op->kind == OP_DUP3 && (op->c & 1)) ? O_CLOEXEC : 0);
+    if (ret < 0 && r->pin_old >= 0) {
+      /* A failed dup2 (bad oldfd) never touches newfd: nothing was replaced, so nothing is
+       * held past the call (a held pin kept a pipe end open in the reference only). */
+      ks_close(w->lin, r->pin_old);
+      r->pin_old = -1;
+    }
     installed(w, (int)ret);
     return ret;
   case OP_WRITE:
@@ -209,6 +218,37 @@ static void apply_once(world_t *w, op_rec_t *r) {
   if (r->applied) return;
   r->applied = true;
   r->ref_ret = ref_apply(w, r);
+}
+
+static bool changed_since(world_t *w, int fd, uint64_t since);
+
+/* WHITELIST concurrent change, the reference's side effects: the pwait's sample on the
+ * reference reported an item whose number changed around the shim's kevent (a ctl past its
+ * commit point but before its kevent changes, or a change before the merge), and the shim did
+ * not report it. The shim's order is then "pwait, then the change" for that number, and its
+ * knote is still armed; the reference's sample used up the item's EPOLLONESHOT arm or
+ * EPOLLET edge as if the pwait came after. Give them back (MOD with the item's own settings
+ * re-arms and re-queues it if ready, as ADD would have after the pwait), so later pwaits
+ * compare both sides from the same order. Only live items of the number's current file and
+ * incarnation in this epoll; a level-triggered item lost nothing. */
+static void restore_unreported(world_t *w, op_rec_t *r, int nshim) {
+  int64_t ep = ref_epoll_of(w, r);
+  for (int i = 0; i < r->ref_nevents; i++) {
+    int fd = (int)(r->ref_events[i].data & 63);
+    uint64_t serial = r->ref_events[i].data >> 6;
+    if (serial >= MAX_OPS || !w->data_live[serial] || w->quarantined[fd]) continue;
+    if (!changed_since(w, fd, r->seq_at_kevent)) continue;
+    if (!(w->data_events[serial] & (EPOLLONESHOT | EPOLLET))) continue;
+    if (w->data_ep[serial] != ep || w->data_fd[serial] != fd ||
+        w->data_inc[serial] != w->install_seq[fd] || w->data_ofd[serial] != ks_fd_ofd_id(w->lin, fd))
+      continue;
+    bool reported = false;
+    for (int j = 0; j < nshim; j++)
+      if ((int)(r->out[j].data & 63) == fd) reported = true;
+    if (reported) continue;
+    ks_epoll_event_t ev = {w->data_events[serial], r->ref_events[i].data};
+    ks_epoll_ctl(w->lin, r->pin_epfd >= 0 ? r->pin_epfd : r->op->a, EPOLL_CTL_MOD, fd, &ev);
+  }
 }
 
 void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int result) {
@@ -271,6 +311,7 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
       int fd = (int)(r->out[i].data & 63);
       if (t->pwait_inst->regs[fd].events & EPOLLONESHOT) check_oneshot_report(w, t->pwait_inst, fd);
     }
+    restore_unreported(w, r, result);
     break;
   }
   cf_oracle_end();

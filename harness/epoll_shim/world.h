@@ -100,6 +100,7 @@ typedef struct world {
   int64_t data_ofd[MAX_OPS];           /* the reference file it registered */
   int data_fd[MAX_OPS];                /* the number it registered */
   int64_t data_ep[MAX_OPS];            /* the reference epoll file it is in */
+  uint32_t data_events[MAX_OPS];       /* the events it asked for */
   bool data_live[MAX_OPS];             /* not modified or deleted since */
   uint64_t max_generation;
   oneshot_track_t oneshot[8];
