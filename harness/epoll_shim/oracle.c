@@ -150,6 +150,16 @@ static bool has_stale_item(world_t *w, op_rec_t *r) {
   return false;
 }
 
+/* dup's source is pinned from its lookup to its install (the shim's host dup in between is
+ * what the new entry then holds). Once the new descriptor is installed, or the dup failed,
+ * nothing holds the source for the rest of the call: Linux's dup looks it up and installs it
+ * in one file_lock section, and a pin kept until the call returns kept the file open in the
+ * reference only (a racing close of every other descriptor saw EPIPE in the shim). */
+static void drop_source_pin(world_t *w, op_rec_t *r) {
+  if (r->pin_fd >= 0) ks_close(w->lin, r->pin_fd);
+  r->pin_fd = -1;
+}
+
 /* The whole operation on the reference, with the pinned descriptor where there is one. */
 static long ref_apply(world_t *w, op_rec_t *r) {
   const op_t *op = r->op;
@@ -164,6 +174,7 @@ static long ref_apply(world_t *w, op_rec_t *r) {
     return ret;
   case OP_DUP:
     ret = within_table(w, r->pin_fd >= 0 ? ks_fcntl(w->lin, fd, F_DUPFD, 0) : ks_dup(w->lin, fd));
+    drop_source_pin(w, r);
     installed(w, (int)ret);
     return ret;
   case OP_DUP2:
@@ -172,6 +183,7 @@ static long ref_apply(world_t *w, op_rec_t *r) {
       return op->kind == OP_DUP3 ? ks_dup3(w->lin, op->a, op->b, 0) : ks_dup2(w->lin, op->a, op->b);
     r->pin_old = ref_pin(w, op->b); /* the replaced file, released when the call returns */
     ret = ks_dup3(w->lin, fd, op->b, (op->kind == OP_DUP3 && (op->c & 1)) ? O_CLOEXEC : 0);
+    drop_source_pin(w, r);
     if (ret < 0 && r->pin_old >= 0) {
       /* A failed dup2 (bad oldfd) never touches newfd: nothing was replaced, so nothing is
        * held past the call (a held pin kept a pipe end open in the reference only). */
