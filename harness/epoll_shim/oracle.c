@@ -28,8 +28,9 @@
  *  - unsupported host filter: Linux accepts any direction on a pollable file; kqueue refuses
  *    EVFILT_WRITE on a pipe's read end (and eventfd's host pipe) and EVFILT_READ on a write
  *    end, and the shim returns that EINVAL. The workload asks only for directions the file
- *    supports, so this happens only when the number is reused under a racing ctl; the number is
- *    then quarantined (not compared) until a new file is installed at it.
+ *    supports (read as the ctl starts), so this happens only when the number is reused or
+ *    first opened under a racing ctl; the number is then quarantined (not compared), from the
+ *    failing kevent change until a new file is installed at it.
  *  - a registration changed (ctl, close, reuse) between pwait's kevent and its merge, or with
  *    a ctl in flight (a ctl's effect spans its commit point and the kevent changes after it),
  *    may be reported by either side: both orders are valid linearizations. When only the
@@ -296,6 +297,13 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
     if (at == SHIM_AT_ALLOC && result >= 0) check_generation(w, result);
     break;
   case SHIM_AT_CTL:
+    if (r->ctl_counted) {
+      /* WHITELIST unsupported host filter, from the failing kevent change on: the reference
+       * holds the item its commit point added, and a sibling's ctl on the number must not be
+       * compared against it before this call returns. */
+      if (result == -EINVAL && r->ref_ret == 0) w->quarantined[r->op->c] = true;
+      break;
+    }
     r->target_type = w->shim.fd_table[r->op->c].type;
     if (!r->ctl_counted) {
       r->ctl_counted = true;

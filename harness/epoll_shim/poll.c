@@ -238,12 +238,13 @@ static int ctl_locked(shim_t *s, guest_thread_t *t, epoll_instance_t *inst, int 
   uint64_t stamp = cf_bug(CF_BUG_EPOLL_78_PWAIT_NO_GENERATION) ? 0 : ++inst->ctl_seq;
   uint64_t udata = (uint64_t)fd | (stamp << UDATA_STAMP_SHIFT);
   int r;
+  /* A kevent failure changes the decided 0: announced again with the error. */
   if (wants_read(ev->events) &&
       (r = kevent_change(s, kq, target_host_fd, KS_EVFILT_READ, kflags, udata)) < 0)
-    return r;
+    return ctl_decided(s, t, fd, r);
   if (wants_write(ev->events) &&
       (r = kevent_change(s, kq, target_host_fd, KS_EVFILT_WRITE, kflags, udata)) < 0)
-    return r;
+    return ctl_decided(s, t, fd, r);
   reg->events = ev->events;
   reg->data = ev->data;
   reg->generation = snap->generation;
