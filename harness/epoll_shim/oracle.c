@@ -33,9 +33,9 @@
  *    failing kevent change until a new file is installed at it.
  *  - a registration changed (ctl, close, reuse) between pwait's kevent and its merge, or with
  *    a ctl in flight (a ctl's effect spans its commit point and the kevent changes after it),
- *    may be reported by either side: both orders are valid linearizations. When only the
- *    reference reported it, the shim took "pwait first": the EPOLLONESHOT arm or EPOLLET edge
- *    the reference's sample used up is given back (restore_unreported).
+ *    may be reported by either side: both orders are valid linearizations. An EPOLLONESHOT
+ *    arm the reference's sample used up before the shim's knote existed is given back when
+ *    the ctl returns, if the shim's registration is still armed (settle_rearm).
  *  - epoll_ctl on an epoll target, or with fd == epfd as numbers: nesting is modelled by
  *    neither side (the reference kernel answers EINVAL), and the shim's "fd == epfd" check
  *    compares numbers where Linux compares files (DEL/MOD of a dup of epfd answer ENOENT
@@ -233,35 +233,74 @@ static void apply_once(world_t *w, op_rec_t *r) {
   r->ref_ret = ref_apply(w, r);
 }
 
-static bool changed_since(world_t *w, int fd, uint64_t since);
-
-/* WHITELIST concurrent change, the reference's side effects: the pwait's sample on the
- * reference reported an item whose number changed around the shim's kevent (a ctl past its
- * commit point but before its kevent changes, or a change before the merge), and the shim did
- * not report it. The shim's order is then "pwait, then the change" for that number, and its
- * knote is still armed; the reference's sample used up the item's EPOLLONESHOT arm or
- * EPOLLET edge as if the pwait came after. Give them back (MOD with the item's own settings
- * re-arms and re-queues it if ready, as ADD would have after the pwait), so later pwaits
- * compare both sides from the same order. Only live items of the number's current file and
- * incarnation in this epoll; a level-triggered item lost nothing. */
-static void restore_unreported(world_t *w, op_rec_t *r, int nshim) {
-  int64_t ep = ref_epoll_of(w, r);
+/* WHITELIST concurrent change, the reference's side effect: a ctl is applied to the reference
+ * at its commit point, before the shim's kevent changes make it visible to a sibling's kevent,
+ * so in that window the reference item is more available than the shim's knotes. A pwait
+ * sampling the reference then can use up the EPOLLONESHOT arm of an item whose knote the
+ * shim has not added yet (the shim ordered that pwait before the change). Such items are
+ * recorded at the sample, and when the last ctl in flight on the number returns, the reference
+ * item is re-armed (a MOD with its own settings) if the shim's registration is still armed:
+ * active, not fired, and not held by a pwait between its kevent and its merge (which will
+ * report it). The other way round cannot happen (the shim never sees the change first), and
+ * EPOLLET needs nothing: extra shim reports of it are whitelisted, missing ones are not. */
+static void record_rearm(world_t *w, guest_thread_t *t, op_rec_t *r) {
   for (int i = 0; i < r->ref_nevents; i++) {
     int fd = (int)(r->ref_events[i].data & 63);
     uint64_t serial = r->ref_events[i].data >> 6;
-    if (serial >= MAX_OPS || !w->data_live[serial] || w->quarantined[fd]) continue;
-    if (!changed_since(w, fd, r->seq_at_kevent)) continue;
-    if (!(w->data_events[serial] & (EPOLLONESHOT | EPOLLET))) continue;
-    if (w->data_ep[serial] != ep || w->data_fd[serial] != fd ||
-        w->data_inc[serial] != w->install_seq[fd] || w->data_ofd[serial] != ks_fd_ofd_id(w->lin, fd))
+    if (serial >= MAX_OPS || !w->data_live[serial] || w->ctl_inflight[fd] == 0) continue;
+    if (!(w->data_events[serial] & EPOLLONESHOT) || w->data_inc[serial] != w->install_seq[fd])
       continue;
-    bool reported = false;
-    for (int j = 0; j < nshim; j++)
-      if ((int)(r->out[j].data & 63) == fd) reported = true;
-    if (reported) continue;
-    ks_epoll_event_t ev = {w->data_events[serial], r->ref_events[i].data};
-    ks_epoll_ctl(w->lin, r->pin_epfd >= 0 ? r->pin_epfd : r->op->a, EPOLL_CTL_MOD, fd, &ev);
+    if (w->nrearms == MAX_REARMS) continue;
+    w->rearms[w->nrearms++] = (rearm_t){t->pwait_inst, cf_pool_serial(t->pwait_inst), fd, serial};
   }
+}
+
+/* A reference descriptor of the epoll file `ep`: a guest number or a call's pin. */
+static int ref_epoll_fd(world_t *w, int64_t ep) {
+  for (int g = 0; g < FD_TABLE_SIZE; g++)
+    if (ks_fd_ofd_id(w->lin, g) == ep) return g;
+  for (int i = 0; i < SHIM_MAX_THREADS; i++)
+    if (w->recs[i].pin_epfd >= 0 && ks_fd_ofd_id(w->lin, w->recs[i].pin_epfd) == ep)
+      return w->recs[i].pin_epfd;
+  return -1;
+}
+
+static bool shim_oneshot_armed(world_t *w, const rearm_t *a) {
+  bool live = false;
+  for (epoll_instance_t *inst = w->shim.epoll_live; inst; inst = inst->live_next)
+    if (inst == a->inst && cf_pool_serial(inst) == a->inst_serial) live = true;
+  if (!live) return false;
+  const epoll_reg_t *reg = &a->inst->regs[a->fd];
+  uint64_t data = (a->serial << 6) | (uint64_t)a->fd;
+  if (!reg->active || reg->oneshot_armed || reg->data != data) return false;
+  for (int i = 0; i < SHIM_MAX_THREADS; i++) {
+    const guest_thread_t *q = &w->threads[i];
+    if (!w->started[i] || q->pwait_inst != a->inst) continue;
+    for (int k = 0; k < q->pwait_nkev; k++)
+      if (udata_fd(q->pwait_kev[k].udata) == (uint64_t)a->fd &&
+          udata_stamp(q->pwait_kev[k].udata) == reg->stored_at)
+        return false; /* collected: that pwait's merge reports it */
+  }
+  return true;
+}
+
+static void settle_rearm(world_t *w, int fd) {
+  int kept = 0;
+  for (int i = 0; i < w->nrearms; i++) {
+    rearm_t a = w->rearms[i];
+    if (a.fd != fd) {
+      w->rearms[kept++] = a;
+      continue;
+    }
+    uint64_t sl = a.serial;
+    if (!w->data_live[sl] || w->data_inc[sl] != w->install_seq[fd] ||
+        w->data_ofd[sl] != ks_fd_ofd_id(w->lin, fd) || !shim_oneshot_armed(w, &a))
+      continue;
+    int epfd = ref_epoll_fd(w, w->data_ep[sl]);
+    ks_epoll_event_t ev = {w->data_events[sl], (sl << 6) | (uint64_t)fd};
+    if (epfd >= 0) ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_MOD, fd, &ev);
+  }
+  w->nrearms = kept;
 }
 
 void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int result) {
@@ -321,6 +360,7 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
     r->ref_ret = result < 0 ? result : ref_apply(w, r);
     r->ref_nevents = r->ref_ret > 0 ? (int)r->ref_ret : 0;
     r->seq_at_kevent = w->change_seq;
+    record_rearm(w, t, r);
     break;
   case SHIM_AT_MERGE:
     /* inst->lock is held: the shim's registrations are stable while we compare. */
@@ -331,7 +371,6 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
       int fd = (int)(r->out[i].data & 63);
       if (t->pwait_inst->regs[fd].events & EPOLLONESHOT) check_oneshot_report(w, t->pwait_inst, fd);
     }
-    restore_unreported(w, r, result);
     break;
   }
   cf_oracle_end();
@@ -438,6 +477,7 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
   if (r->ctl_counted) {
     w->ctl_inflight[op->c]--;
     touch(w, op->c); /* its kevent changes are done: a change for pwaits sampled before */
+    if (w->ctl_inflight[op->c] == 0) settle_rearm(w, op->c);
   }
   if (op->kind == OP_CTL && unsupported_filter(w, r)) {
     /* WHITELIST unsupported host filter: quarantine the number until it is reused. */

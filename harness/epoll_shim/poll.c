@@ -371,8 +371,11 @@ int sys_epoll_pwait(shim_t *s, guest_thread_t *t, int epfd, linux_epoll_event_t 
     t->in_kevent = true;
     int n = ks_kevent(s->host, epoll_ref.fd, NULL, 0, kev, KEVENT_BUF, timeout);
     t->in_kevent = false;
+    t->pwait_kev = kev;
+    t->pwait_nkev = n > 0 ? n : 0;
     shim_observe(s, t, SHIM_AT_KEVENT, epfd, n);
     if (n < 0) {
+      t->pwait_nkev = 0;
       ret = n;
       break;
     }
@@ -383,6 +386,7 @@ int sys_epoll_pwait(shim_t *s, guest_thread_t *t, int epfd, linux_epoll_event_t 
     cf_mutex_lock(&inst->lock);
     ret = epoll_merge_events(s, inst, epoll_ref.fd, kev, n, events, maxevents);
     shim_observe(s, t, SHIM_AT_MERGE, epfd, ret);
+    t->pwait_nkev = 0;
     cf_mutex_unlock(&inst->lock);
     if (table_locked) cf_mutex_unlock(&s->fd_lock);
     if (ret > 0 || n == 0 || timeout == 0) break;

@@ -133,6 +133,8 @@ struct guest_thread {
   bool in_kevent;        /* blocked (or about to block) in pwait's kevent */
   epoll_instance_t *pwait_inst; /* the instance an in-flight pwait holds */
   int pwait_epfd;
+  const ks_kevent_t *pwait_kev; /* what its kevent returned, until the merge consumed it */
+  int pwait_nkev;
   bool in_syscall;
 };
 

@@ -77,6 +77,17 @@ typedef struct oneshot_track {
   bool reported[FD_TABLE_SIZE]; /* reported since the last ADD/MOD armed it */
 } oneshot_track_t;
 
+/* An EPOLLONESHOT item a reference pwait sample used up while a ctl on its number was in
+ * flight (see oracle.c, settle_rearm). */
+typedef struct rearm {
+  const epoll_instance_t *inst; /* the shim instance the pwait waited on */
+  uint64_t inst_serial;
+  int fd;
+  uint64_t serial;              /* the item's ctl serial */
+} rearm_t;
+
+#define MAX_REARMS 8
+
 typedef struct world {
   shim_t shim;
   ks_kernel_t *host;
@@ -102,6 +113,8 @@ typedef struct world {
   int64_t data_ep[MAX_OPS];            /* the reference epoll file it is in */
   uint32_t data_events[MAX_OPS];       /* the events it asked for */
   bool data_live[MAX_OPS];             /* not modified or deleted since */
+  rearm_t rearms[MAX_REARMS];
+  int nrearms;
   uint64_t max_generation;
   oneshot_track_t oneshot[8];
 } world_t;
