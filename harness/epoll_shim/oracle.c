@@ -200,6 +200,8 @@ static long ref_apply(world_t *w, op_rec_t *r) {
   case OP_CTL: {
     ks_epoll_event_t ev = {r->ev.events, r->ev.data};
     touch(w, op->c);
+    r->commit_change = w->last_change[op->c];
+    r->quarantined = w->quarantined[op->c];
     r->stale_item = has_stale_item(w, r);
     ret = ks_epoll_ctl(w->lin, epfd, op->b, op->c, &ev);
     if (ret == 0) remember_registration(w, r);
@@ -480,8 +482,9 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
     if (w->ctl_inflight[op->c] == 0) settle_rearm(w, op->c);
   }
   if (op->kind == OP_CTL && unsupported_filter(w, r)) {
-    /* WHITELIST unsupported host filter: quarantine the number until it is reused. */
-    w->quarantined[op->c] = true;
+    /* WHITELIST unsupported host filter: quarantine the number until it is reused (unless a
+     * new file was installed there since the commit point). */
+    if (w->install_seq[op->c] <= r->commit_change) w->quarantined[op->c] = true;
   } else if (stale_reference_item(w, r)) {
     /* WHITELIST dup-then-close: drop Linux's stale item, then redo an ADD as the shim did. */
     int epfd = r->pin_epfd >= 0 ? r->pin_epfd : op->a;
@@ -491,8 +494,8 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
       ks_epoll_event_t ev = {r->ev.events, r->ev.data};
       if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_ADD, op->c, &ev) == 0) remember_registration(w, r);
     }
-  } else if (!(op->kind == OP_CTL &&
-                 (w->quarantined[op->c] || r->target_type == FD_EPOLL || op->a == op->c))) {
+  } else if (!(op->kind == OP_CTL && (w->quarantined[op->c] || r->quarantined ||
+                                       r->target_type == FD_EPOLL || op->a == op->c))) {
     long ref_ret = r->ref_ret;
     if (op->kind == OP_PWAIT && r->merged) ref_ret = r->ret; /* events were compared at merge */
     bool same = r->ret == ref_ret;

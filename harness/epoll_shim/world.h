@@ -68,6 +68,8 @@ typedef struct op_rec {
   bool merged;           /* pwait: events were compared at a merge */
   bool stale_item;       /* ctl: the reference held an item from an earlier incarnation */
   bool ctl_counted;      /* ctl: counted in ctl_inflight */
+  uint64_t commit_change; /* ctl: last_change[fd] as its commit point left it */
+  bool quarantined;      /* ctl: its number was quarantined at its commit point */
   ks_epoll_event_t ref_events[MAX_EVENTS]; /* last: run_op clears only what precedes it */
 } op_rec_t;
 
