@@ -123,6 +123,32 @@ void check_close_hygiene(world_t *w, int fd) {
   cf_oracle_end();
 }
 
+/* B11.4 on the DEL call itself (PR #332: the batched DEL stopped at the first ENOENT, the
+ * filter an EPOLLONESHOT had already used up, and leaked the other knote). The caller saw the
+ * DEL return 0 with no other ctl, close or dup touching the number from its commit point on,
+ * so every instance's knotes on the number's current host fd with its udata belong to a
+ * registration: only ctls add knotes, and they would have touched the number. Unlike the
+ * quiet-point scan this holds while siblings are inside syscalls. */
+void check_del_left_no_knote(world_t *w, int fd) {
+  shim_t *s = &w->shim;
+  cf_oracle_begin();
+  const fd_entry_t *e = &s->fd_table[fd];
+  if (e->type != FD_CLOSED && e->host_fd >= 0 && !w->quarantined[fd]) {
+    for (epoll_instance_t *inst = s->epoll_live; inst; inst = inst->live_next) {
+      int kq = instance_kq(w, inst, NULL);
+      if (kq < 0 || inst->regs[fd].active) continue;
+      ks_kevent_t kn[MAX_KNOTES];
+      int n = ks_kqueue_knotes(w->host, kq, kn, MAX_KNOTES);
+      for (int i = 0; i < n && i < MAX_KNOTES; i++)
+        if ((int)kn[i].ident == e->host_fd && udata_fd(kn[i].udata) == (uint64_t)fd)
+          cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.knote-registered"),
+                  "epoll_ctl(DEL, %d) returned 0 but left the knote (host fd %d, filter %d)",
+                  fd, e->host_fd, kn[i].filter);
+    }
+  }
+  cf_oracle_end();
+}
+
 static oneshot_track_t *oneshot_of(world_t *w, const epoll_instance_t *inst) {
   uint64_t serial = cf_pool_serial(inst);
   oneshot_track_t *free_slot = &w->oneshot[0];

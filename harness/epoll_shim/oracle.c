@@ -478,6 +478,7 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
   apply_once(w, r);
   if (r->ctl_counted) {
     w->ctl_inflight[op->c]--;
+    r->undisturbed = w->ctl_inflight[op->c] == 0 && w->last_change[op->c] == r->commit_change;
     touch(w, op->c); /* its kevent changes are done: a change for pwaits sampled before */
     if (w->ctl_inflight[op->c] == 0) settle_rearm(w, op->c);
   }
