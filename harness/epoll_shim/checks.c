@@ -103,17 +103,25 @@ void check_structure(world_t *w) {
   cf_oracle_end();
 }
 
+/* Does another open guest fd share fd's description (its entry's ofd_id, which closing
+ * leaves in place)? Read under fd_lock, at the close's commit point. */
+bool shares_description(world_t *w, int fd) {
+  const shim_t *s = &w->shim;
+  for (int x = 0; x < FD_TABLE_SIZE; x++)
+    if (x != fd && s->fd_table[x].type != FD_CLOSED && s->fd_table[x].ofd_id == s->fd_table[fd].ofd_id)
+      return true;
+  return false;
+}
+
 /* B11.5 (PR #146): once close(fd) returned, no instance keeps a registration for it unless
- * another guest fd still shares the description (26de80c) or the number was reused. */
-void check_close_hygiene(world_t *w, int fd) {
+ * another guest fd shared the description when the close decided (26de80c keeps it then, as
+ * Linux keeps the item while the file lives; a sibling closing that last dup before this
+ * close returns does not make it this close's to clear) or the number was reused. */
+void check_close_hygiene(world_t *w, int fd, bool shared_at_close) {
   shim_t *s = &w->shim;
   cf_oracle_begin();
   const fd_entry_t *e = &s->fd_table[fd];
-  bool shared = false;
-  for (int x = 0; x < FD_TABLE_SIZE; x++)
-    if (x != fd && s->fd_table[x].type != FD_CLOSED && s->fd_table[x].ofd_id == e->ofd_id)
-      shared = true;
-  if (e->type == FD_CLOSED && !shared) {
+  if (e->type == FD_CLOSED && !shared_at_close && !shares_description(w, fd)) {
     for (epoll_instance_t *inst = s->epoll_live; inst; inst = inst->live_next)
       if (inst->regs[fd].active)
         cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.close-hygiene"),

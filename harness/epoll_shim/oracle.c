@@ -327,8 +327,11 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
       }
     }
     break;
-  case SHIM_AT_ALLOC:
   case SHIM_AT_CLOSE:
+    if (result == 0) r->close_shared = shares_description(w, arg);
+    apply_once(w, r);
+    break;
+  case SHIM_AT_ALLOC:
   case SHIM_AT_DUP:
   case SHIM_AT_IO:
   case SHIM_AT_IOCTL:

@@ -225,7 +225,7 @@ static void run_op(world_t *w, guest_thread_t *t, const op_t *op) {
     check_del_left_no_knote(w, op->c);
   if (may_change && world_quiet(w, t)) {
     check_structure(w);
-    if (op->kind == OP_CLOSE && r->ret == 0) check_close_hygiene(w, op->a);
+    if (op->kind == OP_CLOSE && r->ret == 0) check_close_hygiene(w, op->a, r->close_shared);
   }
   cf_oracle_begin();
   t->op = NULL;

@@ -71,6 +71,7 @@ typedef struct op_rec {
   uint64_t commit_change; /* ctl: last_change[fd] as its commit point left it */
   bool undisturbed;      /* ctl: no other change to its number from commit to return */
   bool quarantined;      /* ctl: its number was quarantined at its commit point */
+  bool close_shared;     /* close: another guest fd shared the description when it decided */
   ks_epoll_event_t ref_events[MAX_EVENTS]; /* last: run_op clears only what precedes it */
 } op_rec_t;
 
@@ -138,7 +139,8 @@ void oracle_compare_events(world_t *w, epoll_instance_t *inst, const linux_epoll
 /* True when no other guest thread is inside a syscall (except parked in pwait's kevent). */
 bool world_quiet(world_t *w, guest_thread_t *self);
 void check_structure(world_t *w);
-void check_close_hygiene(world_t *w, int fd);
+bool shares_description(world_t *w, int fd);
+void check_close_hygiene(world_t *w, int fd, bool shared_at_close);
 void check_del_left_no_knote(world_t *w, int fd);
 void check_oneshot_report(world_t *w, epoll_instance_t *inst, int fd);
 void check_oneshot_armed(world_t *w, epoll_instance_t *inst, int fd);
