@@ -251,6 +251,15 @@ TEST_IMPL(epoll_shim_ioctl_cloexec_and_fionbio) {
 
 /* ---- the scenario seeds ----------------------------------------------------------------------- */
 
+static void run_input(const uint8_t *buf, size_t n, uint64_t bugs, cf_result_t *res) {
+  cf_target_t t = fuzz_epoll_shim_target;
+  t.options.capture = true;
+  uint64_t saved = cf_bugs_enabled;
+  cf_bugs_enabled = bugs;
+  cf_run(&t, buf, n, res);
+  cf_bugs_enabled = saved;
+}
+
 static int run_seed(const char *name, uint64_t bugs, cf_result_t *res) {
   char path[256];
   snprintf(path, sizeof path, "corpus/fuzz_epoll_shim/%s", name);
@@ -259,12 +268,7 @@ static int run_seed(const char *name, uint64_t bugs, cf_result_t *res) {
   uint8_t buf[4096];
   size_t n = fread(buf, 1, sizeof buf, f);
   fclose(f);
-  cf_target_t t = fuzz_epoll_shim_target;
-  t.options.capture = true;
-  uint64_t saved = cf_bugs_enabled;
-  cf_bugs_enabled = bugs;
-  cf_run(&t, buf, n, res);
-  cf_bugs_enabled = saved;
+  run_input(buf, n, bugs, res);
   return 0;
 }
 
@@ -313,5 +317,26 @@ TEST_IMPL(epoll_shim_seeds_catch_their_toggles) {
     ASSERT_STR_EQ(res.oracle, cases[i].oracle);
     ASSERT_STR_EQ(res.site, cases[i].site);
   }
+  return 0;
+}
+
+/* PR #332's leak caught on the DEL call itself while a sibling sits inside a syscall (a
+ * blocking read), where the quiet-point scan does not run. T1: a socketpair end that is
+ * readable but not writable, EPOLLIN|EPOLLOUT|EPOLLONESHOT, a pwait that fires the read
+ * knote, then DEL; T0 is blocked in read(0) throughout (tools/epoll_scenario.py format:
+ * T0 pipe blocking; T0 socketpair; T0 epoll_create1; T0 clone; T0 read 0; T1 write 2 0;
+ * T1 write 3 0; T1 ctl 4 ADD 2 IN|OUT|ONESHOT; T1 pwait 4 0; T1 ctl 4 DEL 2; T1 write 1 0). */
+TEST_IMPL(epoll_shim_batched_del_caught_beside_a_busy_sibling) {
+  static const uint8_t input[] = {0x00, 0x01, 0x02, 0x02, 0x00, 0x05, 0x00, 0x0e, 0x0b, 0x00, 0x4a,
+                                  0x02, 0x00, 0x4a, 0x03, 0x00, 0x4c, 0x04, 0x00, 0x02, 0x13, 0x4d,
+                                  0x04, 0x00, 0x4c, 0x04, 0x01, 0x02, 0x00, 0x4a, 0x01, 0x00};
+  cf_result_t res;
+  run_input(input, sizeof input, 0, &res);
+  if (res.failed) FAIL_MSG("fails without toggles: %s@%s: %s", res.oracle, res.site, res.detail);
+  run_input(input, sizeof input, 1ull << CF_BUG_EPOLL_332_BATCHED_DEL, &res);
+  ASSERT_TRUE(res.failed);
+  ASSERT_STR_EQ(res.oracle, "structural");
+  ASSERT_STR_EQ(res.site, "struct.knote-registered");
+  ASSERT_TRUE(strstr(res.detail, "epoll_ctl(DEL, 2)") != NULL);
   return 0;
 }

@@ -123,6 +123,9 @@ def parser():
     s.add_argument("--minimize-time", type=positive_int, default=MINIMIZE_TIME,
                    metavar="S", help="time limit per minimized signature (default: %d)"
                    % MINIMIZE_TIME)
+    s.add_argument("--drop-failing-seeds", action="store_true",
+                   help="leave out of the work corpus the committed seeds that already fail "
+                   "with --bugs (replayed first), so a crash is the fuzzer's own finding")
     s.set_defaults(func=churn_engines.cmd_fuzz)
 
     add_repro_tool_parsers(sub)
@@ -203,6 +206,9 @@ def parser():
     s.add_argument("--limit", type=positive_int, default=churn_bench.DEFAULT_LIMIT, metavar="S",
                    help="time-to-bug: per-run time limit in seconds (default: %d)"
                    % churn_bench.DEFAULT_LIMIT)
+    s.add_argument("--drop-failing-seeds", action="store_true",
+                   help="time-to-bug: leave out of each scratch corpus the seeds that already "
+                   "fail with the toggle (a seed scenario of the bug would make it 0 s)")
     s.set_defaults(func=dispatch_bench)
     for q in [p] + list(sub.choices.values()):
         q.description = textwrap.fill(q.description, 90)

@@ -34,7 +34,8 @@ EPILOG = textwrap.fill(
     "a scratch copy of corpus/FUZZER/, stopping at the first crash or at --limit seconds. "
     "Reports per run the wall seconds from engine start to the first crash file, the execs at "
     "that point and the crash's replayed signature, then the median and the maximum; runs that "
-    "hit the limit show as >LIMIT and make the median a lower bound.", 90) + (
+    "hit the limit show as >LIMIT and make the median a lower bound. A seed that already fails "
+    "with the toggle makes a run 0 s; --drop-failing-seeds leaves such seeds out.", 90) + (
     "\nexit status 0 when the measurement ran (whatever it found), 2 on setup errors.")
 
 
@@ -70,10 +71,10 @@ def _shown_command(cmd, bugs):
     return "CHURN_BUGS=%s %s" % (",".join(bugs), " ".join(words))
 
 
-def _bench_libfuzzer(target, bugs, seed, limit, scratch):
+def _bench_libfuzzer(target, bugs, seed, limit, scratch, drop):
     run = BenchRun("libfuzzer", seed)
     corpus = os.path.join(scratch, "corpus")
-    prepare_work_corpus(target, corpus, need_nonempty=False)
+    prepare_work_corpus(target, corpus, need_nonempty=False, drop_failing=bugs if drop else None)
     log = os.path.join(scratch, "libfuzzer.log")
     env = dict(os.environ, CHURN_BUGS=",".join(bugs))
     t0 = time.time()
@@ -104,10 +105,10 @@ def _afl_execs_at(crash, afl_out):
         return None
 
 
-def _bench_afl(target, bugs, seed, limit, scratch):
+def _bench_afl(target, bugs, seed, limit, scratch, drop):
     run = BenchRun("afl", seed)
     corpus = os.path.join(scratch, "corpus")
-    prepare_work_corpus(target, corpus, need_nonempty=True)
+    prepare_work_corpus(target, corpus, need_nonempty=True, drop_failing=bugs if drop else None)
     afl_out = os.path.join(scratch, "afl")
     log = os.path.join(scratch, "afl.log")
     env = dict(os.environ, CHURN_BUGS=",".join(bugs))
@@ -196,7 +197,7 @@ def cmd_bench_bugs(args):
                 scratch = tempfile.mkdtemp(prefix="bench-ttb-", dir=work)
                 try:
                     fn = _bench_libfuzzer if engine == "libfuzzer" else _bench_afl
-                    r = fn(target, [bug], seed, args.limit, scratch)
+                    r = fn(target, [bug], seed, args.limit, scratch, args.drop_failing_seeds)
                 finally:
                     shutil.rmtree(scratch, ignore_errors=True)
                 if r.error:
@@ -212,8 +213,9 @@ def cmd_bench_bugs(args):
     for engine, bugs, runs in results:
         _report(engine, bugs, runs, args.limit)
     say("")
-    say("commands (each run in its own scratch folder under %s, holding a copy of corpus/%s/; "
-        "removed afterwards):" % (rel(work), target))
+    say("commands (each run in its own scratch folder under %s, holding a copy of corpus/%s/%s; "
+        "removed afterwards):" % (rel(work), target, " minus the seeds that already fail with "
+                                  "the toggle" if args.drop_failing_seeds else ""))
     for engine, bugs, runs in results:
         for r in runs:
             say("  " + (r.command or "?"))

@@ -434,13 +434,27 @@ def signature_of(target, path, bugs, timeout=60):
 # churn fuzz
 
 
-def prepare_work_corpus(target, work_corpus, need_nonempty):
-    """Copy corpus/<target>/ into the work corpus (the committed corpus is never written)."""
+def prepare_work_corpus(target, work_corpus, need_nonempty, drop_failing=None):
+    """Copy corpus/<target>/ into the work corpus (the committed corpus is never written).
+    drop_failing: toggles; the seeds that already fail with them are left out (and removed
+    from the work corpus if an earlier run copied them there)."""
     os.makedirs(work_corpus, exist_ok=True)
     src = os.path.join(REPO, "corpus", target)
     seeds = input_files(src) if os.path.isdir(src) else []
     if not seeds:
         note("no seed corpus at corpus/%s/; starting from an empty corpus" % target)
+    if drop_failing and seeds:
+        sigs, err = signatures(target, seeds, drop_failing)
+        if err:
+            raise ChurnError("cannot replay the seeds to leave out failing ones: %s" % err)
+        failing = sorted(p for p in seeds if sigs.get(p))
+        for p in failing:
+            note("left out seed %s: fails with %s as %s"
+                 % (rel(p), ",".join(drop_failing), sigs[p]))
+            stale = os.path.join(work_corpus, os.path.basename(p))
+            if os.path.exists(stale):
+                os.remove(stale)
+        seeds = [p for p in seeds if p not in failing]
     for s in seeds:
         shutil.copyfile(s, os.path.join(work_corpus, os.path.basename(s)))
     if need_nonempty and not any(os.path.getsize(p) for p in input_files(work_corpus)):
@@ -464,7 +478,8 @@ def cmd_fuzz(args):
     work = os.path.join(out_dir(), "work", target)
     work_corpus = os.path.join(work, "corpus")
     crash_dir = os.path.join(out_dir(), "crashes", target)
-    nseeds = prepare_work_corpus(target, work_corpus, need_nonempty=(engine == "afl"))
+    nseeds = prepare_work_corpus(target, work_corpus, need_nonempty=(engine == "afl"),
+                                 drop_failing=bugs if args.drop_failing_seeds else None)
     dict_path = os.path.join(REPO, "fuzzers", target + ".dict")
     dict_path = dict_path if os.path.isfile(dict_path) else None
     env = dict(os.environ, CHURN_BUGS=",".join(bugs))

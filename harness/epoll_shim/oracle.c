@@ -28,11 +28,14 @@
  *  - unsupported host filter: Linux accepts any direction on a pollable file; kqueue refuses
  *    EVFILT_WRITE on a pipe's read end (and eventfd's host pipe) and EVFILT_READ on a write
  *    end, and the shim returns that EINVAL. The workload asks only for directions the file
- *    supports, so this happens only when the number is reused under a racing ctl; the number is
- *    then quarantined (not compared) until a new file is installed at it.
+ *    supports (read as the ctl starts), so this happens only when the number is reused or
+ *    first opened under a racing ctl; the number is then quarantined (not compared), from the
+ *    failing kevent change until a new file is installed at it.
  *  - a registration changed (ctl, close, reuse) between pwait's kevent and its merge, or with
  *    a ctl in flight (a ctl's effect spans its commit point and the kevent changes after it),
- *    may be reported by either side: both orders are valid linearizations.
+ *    may be reported by either side: both orders are valid linearizations. An EPOLLONESHOT
+ *    arm the reference's sample used up before the shim's knote existed is given back when
+ *    the ctl returns, if the shim's registration is still armed (settle_rearm).
  *  - epoll_ctl on an epoll target, or with fd == epfd as numbers: nesting is modelled by
  *    neither side (the reference kernel answers EINVAL), and the shim's "fd == epfd" check
  *    compares numbers where Linux compares files (DEL/MOD of a dup of epfd answer ENOENT
@@ -133,6 +136,7 @@ static void remember_registration(world_t *w, op_rec_t *r) {
   w->data_ofd[serial] = ks_fd_ofd_id(w->lin, fd);
   w->data_fd[serial] = fd;
   w->data_ep[serial] = ep;
+  w->data_events[serial] = r->ev.events;
   w->data_live[serial] = true;
 }
 
@@ -145,6 +149,16 @@ static bool has_stale_item(world_t *w, op_rec_t *r) {
         w->data_inc[i] != w->install_seq[fd])
       return true;
   return false;
+}
+
+/* dup's source is pinned from its lookup to its install (the shim's host dup in between is
+ * what the new entry then holds). Once the new descriptor is installed, or the dup failed,
+ * nothing holds the source for the rest of the call: Linux's dup looks it up and installs it
+ * in one file_lock section, and a pin kept until the call returns kept the file open in the
+ * reference only (a racing close of every other descriptor saw EPIPE in the shim). */
+static void drop_source_pin(world_t *w, op_rec_t *r) {
+  if (r->pin_fd >= 0) ks_close(w->lin, r->pin_fd);
+  r->pin_fd = -1;
 }
 
 /* The whole operation on the reference, with the pinned descriptor where there is one. */
@@ -161,6 +175,7 @@ static long ref_apply(world_t *w, op_rec_t *r) {
     return ret;
   case OP_DUP:
     ret = within_table(w, r->pin_fd >= 0 ? ks_fcntl(w->lin, fd, F_DUPFD, 0) : ks_dup(w->lin, fd));
+    drop_source_pin(w, r);
     installed(w, (int)ret);
     return ret;
   case OP_DUP2:
@@ -169,6 +184,13 @@ static long ref_apply(world_t *w, op_rec_t *r) {
       return op->kind == OP_DUP3 ? ks_dup3(w->lin, op->a, op->b, 0) : ks_dup2(w->lin, op->a, op->b);
     r->pin_old = ref_pin(w, op->b); /* the replaced file, released when the call returns */
     ret = ks_dup3(w->lin, fd, op->b, (op->kind == OP_DUP3 && (op->c & 1)) ? O_CLOEXEC : 0);
+    drop_source_pin(w, r);
+    if (ret < 0 && r->pin_old >= 0) {
+      /* A failed dup2 (bad oldfd) never touches newfd: nothing was replaced, so nothing is
+       * held past the call (a held pin kept a pipe end open in the reference only). */
+      ks_close(w->lin, r->pin_old);
+      r->pin_old = -1;
+    }
     installed(w, (int)ret);
     return ret;
   case OP_WRITE:
@@ -178,6 +200,8 @@ static long ref_apply(world_t *w, op_rec_t *r) {
   case OP_CTL: {
     ks_epoll_event_t ev = {r->ev.events, r->ev.data};
     touch(w, op->c);
+    r->commit_change = w->last_change[op->c];
+    r->quarantined = w->quarantined[op->c];
     r->stale_item = has_stale_item(w, r);
     ret = ks_epoll_ctl(w->lin, epfd, op->b, op->c, &ev);
     if (ret == 0) remember_registration(w, r);
@@ -211,6 +235,76 @@ static void apply_once(world_t *w, op_rec_t *r) {
   r->ref_ret = ref_apply(w, r);
 }
 
+/* WHITELIST concurrent change, the reference's side effect: a ctl is applied to the reference
+ * at its commit point, before the shim's kevent changes make it visible to a sibling's kevent,
+ * so in that window the reference item is more available than the shim's knotes. A pwait
+ * sampling the reference then can use up the EPOLLONESHOT arm of an item whose knote the
+ * shim has not added yet (the shim ordered that pwait before the change). Such items are
+ * recorded at the sample, and when the last ctl in flight on the number returns, the reference
+ * item is re-armed (a MOD with its own settings) if the shim's registration is still armed:
+ * active, not fired, and not held by a pwait between its kevent and its merge (which will
+ * report it). The other way round cannot happen (the shim never sees the change first), and
+ * EPOLLET needs nothing: extra shim reports of it are whitelisted, missing ones are not. */
+static void record_rearm(world_t *w, guest_thread_t *t, op_rec_t *r) {
+  for (int i = 0; i < r->ref_nevents; i++) {
+    int fd = (int)(r->ref_events[i].data & 63);
+    uint64_t serial = r->ref_events[i].data >> 6;
+    if (serial >= MAX_OPS || !w->data_live[serial] || w->ctl_inflight[fd] == 0) continue;
+    if (!(w->data_events[serial] & EPOLLONESHOT) || w->data_inc[serial] != w->install_seq[fd])
+      continue;
+    if (w->nrearms == MAX_REARMS) continue;
+    w->rearms[w->nrearms++] = (rearm_t){t->pwait_inst, cf_pool_serial(t->pwait_inst), fd, serial};
+  }
+}
+
+/* A reference descriptor of the epoll file `ep`: a guest number or a call's pin. */
+static int ref_epoll_fd(world_t *w, int64_t ep) {
+  for (int g = 0; g < FD_TABLE_SIZE; g++)
+    if (ks_fd_ofd_id(w->lin, g) == ep) return g;
+  for (int i = 0; i < SHIM_MAX_THREADS; i++)
+    if (w->recs[i].pin_epfd >= 0 && ks_fd_ofd_id(w->lin, w->recs[i].pin_epfd) == ep)
+      return w->recs[i].pin_epfd;
+  return -1;
+}
+
+static bool shim_oneshot_armed(world_t *w, const rearm_t *a) {
+  bool live = false;
+  for (epoll_instance_t *inst = w->shim.epoll_live; inst; inst = inst->live_next)
+    if (inst == a->inst && cf_pool_serial(inst) == a->inst_serial) live = true;
+  if (!live) return false;
+  const epoll_reg_t *reg = &a->inst->regs[a->fd];
+  uint64_t data = (a->serial << 6) | (uint64_t)a->fd;
+  if (!reg->active || reg->oneshot_armed || reg->data != data) return false;
+  for (int i = 0; i < SHIM_MAX_THREADS; i++) {
+    const guest_thread_t *q = &w->threads[i];
+    if (!w->started[i] || q->pwait_inst != a->inst) continue;
+    for (int k = 0; k < q->pwait_nkev; k++)
+      if (udata_fd(q->pwait_kev[k].udata) == (uint64_t)a->fd &&
+          udata_stamp(q->pwait_kev[k].udata) == reg->stored_at)
+        return false; /* collected: that pwait's merge reports it */
+  }
+  return true;
+}
+
+static void settle_rearm(world_t *w, int fd) {
+  int kept = 0;
+  for (int i = 0; i < w->nrearms; i++) {
+    rearm_t a = w->rearms[i];
+    if (a.fd != fd) {
+      w->rearms[kept++] = a;
+      continue;
+    }
+    uint64_t sl = a.serial;
+    if (!w->data_live[sl] || w->data_inc[sl] != w->install_seq[fd] ||
+        w->data_ofd[sl] != ks_fd_ofd_id(w->lin, fd) || !shim_oneshot_armed(w, &a))
+      continue;
+    int epfd = ref_epoll_fd(w, w->data_ep[sl]);
+    ks_epoll_event_t ev = {w->data_events[sl], (sl << 6) | (uint64_t)fd};
+    if (epfd >= 0) ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_MOD, fd, &ev);
+  }
+  w->nrearms = kept;
+}
+
 void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int result) {
   world_t *w = ctx;
   op_rec_t *r = t->op;
@@ -233,8 +327,11 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
       }
     }
     break;
-  case SHIM_AT_ALLOC:
   case SHIM_AT_CLOSE:
+    if (result == 0) r->close_shared = shares_description(w, arg);
+    apply_once(w, r);
+    break;
+  case SHIM_AT_ALLOC:
   case SHIM_AT_DUP:
   case SHIM_AT_IO:
   case SHIM_AT_IOCTL:
@@ -244,6 +341,13 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
     if (at == SHIM_AT_ALLOC && result >= 0) check_generation(w, result);
     break;
   case SHIM_AT_CTL:
+    if (r->ctl_counted) {
+      /* WHITELIST unsupported host filter, from the failing kevent change on: the reference
+       * holds the item its commit point added, and a sibling's ctl on the number must not be
+       * compared against it before this call returns. */
+      if (result == -EINVAL && r->ref_ret == 0) w->quarantined[r->op->c] = true;
+      break;
+    }
     r->target_type = w->shim.fd_table[r->op->c].type;
     if (!r->ctl_counted) {
       r->ctl_counted = true;
@@ -261,6 +365,7 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
     r->ref_ret = result < 0 ? result : ref_apply(w, r);
     r->ref_nevents = r->ref_ret > 0 ? (int)r->ref_ret : 0;
     r->seq_at_kevent = w->change_seq;
+    record_rearm(w, t, r);
     break;
   case SHIM_AT_MERGE:
     /* inst->lock is held: the shim's registrations are stable while we compare. */
@@ -376,11 +481,14 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
   apply_once(w, r);
   if (r->ctl_counted) {
     w->ctl_inflight[op->c]--;
+    r->undisturbed = w->ctl_inflight[op->c] == 0 && w->last_change[op->c] == r->commit_change;
     touch(w, op->c); /* its kevent changes are done: a change for pwaits sampled before */
+    if (w->ctl_inflight[op->c] == 0) settle_rearm(w, op->c);
   }
   if (op->kind == OP_CTL && unsupported_filter(w, r)) {
-    /* WHITELIST unsupported host filter: quarantine the number until it is reused. */
-    w->quarantined[op->c] = true;
+    /* WHITELIST unsupported host filter: quarantine the number until it is reused (unless a
+     * new file was installed there since the commit point). */
+    if (w->install_seq[op->c] <= r->commit_change) w->quarantined[op->c] = true;
   } else if (stale_reference_item(w, r)) {
     /* WHITELIST dup-then-close: drop Linux's stale item, then redo an ADD as the shim did. */
     int epfd = r->pin_epfd >= 0 ? r->pin_epfd : op->a;
@@ -390,8 +498,8 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
       ks_epoll_event_t ev = {r->ev.events, r->ev.data};
       if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_ADD, op->c, &ev) == 0) remember_registration(w, r);
     }
-  } else if (!(op->kind == OP_CTL &&
-                 (w->quarantined[op->c] || r->target_type == FD_EPOLL || op->a == op->c))) {
+  } else if (!(op->kind == OP_CTL && (w->quarantined[op->c] || r->quarantined ||
+                                       r->target_type == FD_EPOLL || op->a == op->c))) {
     long ref_ret = r->ref_ret;
     if (op->kind == OP_PWAIT && r->merged) ref_ret = r->ret; /* events were compared at merge */
     bool same = r->ret == ref_ret;

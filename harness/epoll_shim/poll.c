@@ -238,12 +238,13 @@ static int ctl_locked(shim_t *s, guest_thread_t *t, epoll_instance_t *inst, int 
   uint64_t stamp = cf_bug(CF_BUG_EPOLL_78_PWAIT_NO_GENERATION) ? 0 : ++inst->ctl_seq;
   uint64_t udata = (uint64_t)fd | (stamp << UDATA_STAMP_SHIFT);
   int r;
+  /* A kevent failure changes the decided 0: announced again with the error. */
   if (wants_read(ev->events) &&
       (r = kevent_change(s, kq, target_host_fd, KS_EVFILT_READ, kflags, udata)) < 0)
-    return r;
+    return ctl_decided(s, t, fd, r);
   if (wants_write(ev->events) &&
       (r = kevent_change(s, kq, target_host_fd, KS_EVFILT_WRITE, kflags, udata)) < 0)
-    return r;
+    return ctl_decided(s, t, fd, r);
   reg->events = ev->events;
   reg->data = ev->data;
   reg->generation = snap->generation;
@@ -370,8 +371,11 @@ int sys_epoll_pwait(shim_t *s, guest_thread_t *t, int epfd, linux_epoll_event_t 
     t->in_kevent = true;
     int n = ks_kevent(s->host, epoll_ref.fd, NULL, 0, kev, KEVENT_BUF, timeout);
     t->in_kevent = false;
+    t->pwait_kev = kev;
+    t->pwait_nkev = n > 0 ? n : 0;
     shim_observe(s, t, SHIM_AT_KEVENT, epfd, n);
     if (n < 0) {
+      t->pwait_nkev = 0;
       ret = n;
       break;
     }
@@ -382,6 +386,7 @@ int sys_epoll_pwait(shim_t *s, guest_thread_t *t, int epfd, linux_epoll_event_t 
     cf_mutex_lock(&inst->lock);
     ret = epoll_merge_events(s, inst, epoll_ref.fd, kev, n, events, maxevents);
     shim_observe(s, t, SHIM_AT_MERGE, epfd, ret);
+    t->pwait_nkev = 0;
     cf_mutex_unlock(&inst->lock);
     if (table_locked) cf_mutex_unlock(&s->fd_lock);
     if (ret > 0 || n == 0 || timeout == 0) break;

@@ -113,8 +113,8 @@ typedef enum shim_point {
   SHIM_AT_CLOSE,    /* close decided under fd_lock (arg: fd, result: 0 or -EBADF) */
   SHIM_AT_DUP,      /* dup/dup2/dup3 decided under fd_lock (result: new fd or -errno) */
   SHIM_AT_CTL,      /* epoll_ctl's outcome decided, before its first kevent change (result:
-                       the return value it decided; a later kevent failure can still change
-                       a 0, which the oracle sees at the end of the call) */
+                       the return value it decided); announced again with the errno when a
+                       later kevent change fails and turns a decided 0 into an error */
   SHIM_AT_INSTANCE, /* pwait: the instance lookup failed (result: -errno) */
   SHIM_AT_KEVENT,   /* pwait: kevent returned (result: its return value) */
   SHIM_AT_MERGE,    /* pwait: events merged, inst->lock held (result: number of events) */
@@ -133,6 +133,8 @@ struct guest_thread {
   bool in_kevent;        /* blocked (or about to block) in pwait's kevent */
   epoll_instance_t *pwait_inst; /* the instance an in-flight pwait holds */
   int pwait_epfd;
+  const ks_kevent_t *pwait_kev; /* what its kevent returned, until the merge consumed it */
+  int pwait_nkev;
   bool in_syscall;
 };
 

@@ -219,9 +219,13 @@ static void run_op(world_t *w, guest_thread_t *t, const op_t *op) {
   /* Reads, writes, creations and ioctls cannot change registrations or knotes. */
   bool may_change = op->kind == OP_CTL || op->kind == OP_PWAIT || op->kind == OP_CLOSE ||
                     op->kind == OP_DUP2 || op->kind == OP_DUP3;
+  /* A DEL that returned 0 with its number left alone since its commit point can be checked
+   * on the spot, whoever else is inside a syscall. */
+  if (op->kind == OP_CTL && op->b == EPOLL_CTL_DEL && r->ret == 0 && r->undisturbed)
+    check_del_left_no_knote(w, op->c);
   if (may_change && world_quiet(w, t)) {
     check_structure(w);
-    if (op->kind == OP_CLOSE && r->ret == 0) check_close_hygiene(w, op->a);
+    if (op->kind == OP_CLOSE && r->ret == 0) check_close_hygiene(w, op->a, r->close_shared);
   }
   cf_oracle_begin();
   t->op = NULL;

@@ -68,6 +68,10 @@ typedef struct op_rec {
   bool merged;           /* pwait: events were compared at a merge */
   bool stale_item;       /* ctl: the reference held an item from an earlier incarnation */
   bool ctl_counted;      /* ctl: counted in ctl_inflight */
+  uint64_t commit_change; /* ctl: last_change[fd] as its commit point left it */
+  bool undisturbed;      /* ctl: no other change to its number from commit to return */
+  bool quarantined;      /* ctl: its number was quarantined at its commit point */
+  bool close_shared;     /* close: another guest fd shared the description when it decided */
   ks_epoll_event_t ref_events[MAX_EVENTS]; /* last: run_op clears only what precedes it */
 } op_rec_t;
 
@@ -76,6 +80,17 @@ typedef struct oneshot_track {
   uint64_t serial;
   bool reported[FD_TABLE_SIZE]; /* reported since the last ADD/MOD armed it */
 } oneshot_track_t;
+
+/* An EPOLLONESHOT item a reference pwait sample used up while a ctl on its number was in
+ * flight (see oracle.c, settle_rearm). */
+typedef struct rearm {
+  const epoll_instance_t *inst; /* the shim instance the pwait waited on */
+  uint64_t inst_serial;
+  int fd;
+  uint64_t serial;              /* the item's ctl serial */
+} rearm_t;
+
+#define MAX_REARMS 8
 
 typedef struct world {
   shim_t shim;
@@ -100,7 +115,10 @@ typedef struct world {
   int64_t data_ofd[MAX_OPS];           /* the reference file it registered */
   int data_fd[MAX_OPS];                /* the number it registered */
   int64_t data_ep[MAX_OPS];            /* the reference epoll file it is in */
+  uint32_t data_events[MAX_OPS];       /* the events it asked for */
   bool data_live[MAX_OPS];             /* not modified or deleted since */
+  rearm_t rearms[MAX_REARMS];
+  int nrearms;
   uint64_t max_generation;
   oneshot_track_t oneshot[8];
 } world_t;
@@ -121,7 +139,9 @@ void oracle_compare_events(world_t *w, epoll_instance_t *inst, const linux_epoll
 /* True when no other guest thread is inside a syscall (except parked in pwait's kevent). */
 bool world_quiet(world_t *w, guest_thread_t *self);
 void check_structure(world_t *w);
-void check_close_hygiene(world_t *w, int fd);
+bool shares_description(world_t *w, int fd);
+void check_close_hygiene(world_t *w, int fd, bool shared_at_close);
+void check_del_left_no_knote(world_t *w, int fd);
 void check_oneshot_report(world_t *w, epoll_instance_t *inst, int fd);
 void check_oneshot_armed(world_t *w, epoll_instance_t *inst, int fd);
 void check_generation(world_t *w, int fd);
