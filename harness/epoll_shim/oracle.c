@@ -342,10 +342,12 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
     break;
   case SHIM_AT_CTL:
     if (r->ctl_counted) {
-      /* WHITELIST unsupported host filter, from the failing kevent change on: the reference
-       * holds the item its commit point added, and a sibling's ctl on the number must not be
-       * compared against it before this call returns. */
-      if (result == -EINVAL && r->ref_ret == 0) w->quarantined[r->op->c] = true;
+      /* WHITELIST unsupported host filter, from the failing kevent change on: the knote an
+       * earlier change of this call added stays behind (upstream does not roll it back), and
+       * the reference may hold the item its commit point added (or, when it refused the
+       * ctl, e.g. EEXIST for an item kept alive by a dup, an item the shim no longer has);
+       * a sibling's ctl on the number must not be compared before this call returns. */
+      if (result == -EINVAL) w->quarantined[r->op->c] = true;
       break;
     }
     r->target_type = w->shim.fd_table[r->op->c].type;
