@@ -36,6 +36,10 @@
  *    may be reported by either side: both orders are valid linearizations. An EPOLLONESHOT
  *    arm the reference's sample used up before the shim's knote existed is given back when
  *    the ctl returns, if the shim's registration is still armed (settle_rearm).
+ *  - two pwaits on one instance racing for one EPOLLONESHOT report: either may get it (the
+ *    shim takes the arm at the merge, Linux at the wait); the report moves between their
+ *    reference samples to follow the shim's order, compared by data only
+ *    (take_oneshot_from_sibling).
  *  - epoll_ctl on an epoll target, or with fd == epfd as numbers: nesting is modelled by
  *    neither side (the reference kernel answers EINVAL), and the shim's "fd == epfd" check
  *    compares numbers where Linux compares files (DEL/MOD of a dup of epfd answer ENOENT
@@ -257,6 +261,36 @@ static void record_rearm(world_t *w, guest_thread_t *t, op_rec_t *r) {
   }
 }
 
+/* WHITELIST concurrent pwaits, EPOLLONESHOT: two pwaits on one instance whose kevent-to-merge
+ * windows overlap may give one EPOLLONESHOT report to either. The reference hands the arm to
+ * the first sample (Linux's wait); the shim to the first merge (oneshot_armed). When this
+ * merge reports an EPOLLONESHOT fd its own sample lacks and a sibling still between its sample
+ * and its merge has it (same data), the event moves from the sibling's sample to this one: the
+ * report is counted once on each side, attributed in the shim's order. */
+static void take_oneshot_from_sibling(world_t *w, guest_thread_t *t, op_rec_t *r, int nshim) {
+  for (int j = 0; j < nshim; j++) {
+    int fd = (int)(r->out[j].data & 63);
+    if (!(t->pwait_inst->regs[fd].events & EPOLLONESHOT) || r->ref_nevents == MAX_EVENTS) continue;
+    bool mine = false;
+    for (int i = 0; i < r->ref_nevents; i++)
+      if ((int)(r->ref_events[i].data & 63) == fd) mine = true;
+    for (int q = 0; q < SHIM_MAX_THREADS && !mine; q++) {
+      op_rec_t *o = &w->recs[q];
+      if (q == t->id || !w->started[q] || w->threads[q].op != o || !o->sampled ||
+          w->threads[q].pwait_inst != t->pwait_inst)
+        continue;
+      for (int i = 0; i < o->ref_nevents && !mine; i++) {
+        if (o->ref_events[i].data != r->out[j].data) continue;
+        /* The sibling's sample saw the file at its own kevent: only the data (which
+         * registration reported) carries over, the bits are this merge's. */
+        r->ref_events[r->ref_nevents++] = (ks_epoll_event_t){r->out[j].events, o->ref_events[i].data};
+        o->ref_events[i] = o->ref_events[--o->ref_nevents];
+        mine = true;
+      }
+    }
+  }
+}
+
 /* A reference descriptor of the epoll file `ep`: a guest number or a call's pin. */
 static int ref_epoll_fd(world_t *w, int64_t ep) {
   for (int g = 0; g < FD_TABLE_SIZE; g++)
@@ -367,11 +401,14 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
     r->ref_ret = result < 0 ? result : ref_apply(w, r);
     r->ref_nevents = r->ref_ret > 0 ? (int)r->ref_ret : 0;
     r->seq_at_kevent = w->change_seq;
+    r->sampled = true;
     record_rearm(w, t, r);
     break;
   case SHIM_AT_MERGE:
     /* inst->lock is held: the shim's registrations are stable while we compare. */
     r->merged = true;
+    r->sampled = false;
+    take_oneshot_from_sibling(w, t, r, result);
     oracle_compare_events(w, t->pwait_inst, r->out, result, r->ref_events, r->ref_nevents,
                           r->seq_at_kevent, CF_SITE("diff.epoll_pwait"), "differential");
     for (int i = 0; i < result; i++) {

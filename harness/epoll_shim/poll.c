@@ -290,6 +290,22 @@ out:
 
 /* ---- epoll_pwait ---------------------------------------------------------------------------- */
 
+/* Is the knote (ident, filter) another registration's now? The kevent that named it may be
+ * older than the merge: its host fd closed, reused by another file and registered in between.
+ * fd_lock and inst->lock are held and every ctl holds both across its kevent changes, so an
+ * open guest fd on that host fd whose live registration here wants the filter owns the knote. */
+static bool knote_taken_over(shim_t *s, epoll_instance_t *inst, int ident, int16_t filter) {
+  for (int x = 0; x < FD_TABLE_SIZE; x++) {
+    const fd_entry_t *e = &s->fd_table[x];
+    const epoll_reg_t *reg = &inst->regs[x];
+    if (e->type == FD_CLOSED || e->host_fd != ident || !reg->active ||
+        reg->generation != e->generation)
+      continue;
+    if (filter == KS_EVFILT_READ ? wants_read(reg->events) : wants_write(reg->events)) return true;
+  }
+  return false;
+}
+
 /* Merge the kevents into Linux events, one per guest fd (epoll_merge_event); inst->lock held.
  * Returns how many events were written. */
 static int epoll_merge_events(shim_t *s, epoll_instance_t *inst, int kq, const ks_kevent_t *kev,
@@ -311,8 +327,11 @@ static int epoll_merge_events(shim_t *s, epoll_instance_t *inst, int kq, const k
     if (!reg->active || stale) {
       /* 26de80c: an orphan knote (its registration is gone, or it is stale) would keep a
        * level-triggered wait spinning; delete it, keyed by the ident the kevent came back
-       * with. */
-      kevent_change(s, kq, (int)kev[i].ident, kev[i].filter, KS_EV_DELETE, kev[i].udata);
+       * with, unless that knote is a newer registration's (epoll-26de80c-orphan-delete:
+       * upstream deletes it all the same, and that registration never reports again). */
+      if (cf_bug(CF_BUG_EPOLL_26DE80C_ORPHAN_DELETE) ||
+          !knote_taken_over(s, inst, (int)kev[i].ident, kev[i].filter))
+        kevent_change(s, kq, (int)kev[i].ident, kev[i].filter, KS_EV_DELETE, kev[i].udata);
       continue;
     }
     if (reg->oneshot_armed) continue; /* the other filter of a fired EPOLLONESHOT */

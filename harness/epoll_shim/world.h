@@ -66,6 +66,7 @@ typedef struct op_rec {
   uint64_t seq_at_kevent;
   int ref_nevents;
   bool merged;           /* pwait: events were compared at a merge */
+  bool sampled;          /* pwait: the reference was sampled at its kevent, not merged yet */
   bool stale_item;       /* ctl: the reference held an item from an earlier incarnation */
   bool ctl_counted;      /* ctl: counted in ctl_inflight */
   uint64_t commit_change; /* ctl: last_change[fd] as its commit point left it */
