@@ -105,7 +105,7 @@ compile_lib() {
   local dir="$1"; shift
   local core_san=()
   read -r -a core_san <<< "$(core_sanitizer_flags)"
-  compile_objects "$dir" "$CC_LIB" "${BASE[@]}" "${core_san[@]}" "$@" ${CORE_EXTRA:-} -- $(core_sources)
+  compile_objects "$dir" "$CC_LIB" "${BASE[@]}" "${core_san[@]}" "$@" -- $(core_sources)
   LIB_OBJS=("${OBJS[@]}")
   compile_objects "$dir" "$CC_LIB" "${BASE[@]}" "${SAN[@]}" "$@" -- $(copy_sources)
   LIB_OBJS+=("${OBJS[@]}")
