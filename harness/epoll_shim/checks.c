@@ -103,27 +103,32 @@ void check_structure(world_t *w) {
   cf_oracle_end();
 }
 
-/* Does another open guest fd share fd's description (its entry's ofd_id, which closing
- * leaves in place)? Read under fd_lock, at the close's commit point. */
-bool shares_description(world_t *w, int fd) {
-  const shim_t *s = &w->shim;
+/* Is the description `ofd` open at a guest fd other than `fd`? */
+static bool description_open_elsewhere(const shim_t *s, int fd, uint64_t ofd) {
   for (int x = 0; x < FD_TABLE_SIZE; x++)
-    if (x != fd && s->fd_table[x].type != FD_CLOSED && s->fd_table[x].ofd_id == s->fd_table[fd].ofd_id)
-      return true;
+    if (x != fd && s->fd_table[x].type != FD_CLOSED && s->fd_table[x].ofd_id == ofd) return true;
   return false;
 }
 
-/* B11.5 (PR #146): once close(fd) returned, no instance keeps a registration for it unless
- * another guest fd shared the description when the close decided (26de80c keeps it then, as
- * Linux keeps the item while the file lives; a sibling closing that last dup before this
- * close returns does not make it this close's to clear) or the number was reused. */
-void check_close_hygiene(world_t *w, int fd, bool shared_at_close) {
+/* Does another open guest fd share fd's description (its entry's ofd_id, which closing
+ * leaves in place)? Read under fd_lock, at the close's commit point. */
+bool shares_description(world_t *w, int fd) {
+  return description_open_elsewhere(&w->shim, fd, w->shim.fd_table[fd].ofd_id);
+}
+
+/* B11.5 (PR #146): once close(fd) returned, no instance keeps a registration of the
+ * incarnation it removed, unless another guest fd shared the description when the close
+ * decided (26de80c keeps it then, as Linux keeps the item while the file lives; a sibling
+ * closing that last dup before this close returns does not make it this close's to clear)
+ * or still does. Registrations are told apart by generation: while the close was in flight
+ * the number may have been reused, registered, and closed again as a dup, and what is left of
+ * that registration is the later close's business. */
+void check_close_hygiene(world_t *w, int fd, const op_rec_t *close) {
   shim_t *s = &w->shim;
   cf_oracle_begin();
-  const fd_entry_t *e = &s->fd_table[fd];
-  if (e->type == FD_CLOSED && !shared_at_close && !shares_description(w, fd)) {
+  if (!close->close_shared && !description_open_elsewhere(s, fd, close->close_ofd)) {
     for (epoll_instance_t *inst = s->epoll_live; inst; inst = inst->live_next)
-      if (inst->regs[fd].active)
+      if (inst->regs[fd].active && inst->regs[fd].generation == close->close_generation)
         cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.close-hygiene"),
                 "fd %d was closed but an epoll instance still has it registered (data 0x%llx)", fd,
                 (unsigned long long)inst->regs[fd].data);

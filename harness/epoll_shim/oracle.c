@@ -18,7 +18,7 @@
  *    a number (closed, or replaced by dup2, while a dup kept the file open) lives on in Linux
  *    only: its events are not compared, and when a ctl on the number differs because of it
  *    (Linux EEXIST for an ADD after dup2 brought the same file back, or MOD/DEL finding it),
- *    the reference drops the stale item and takes the shim's answer.
+ *    the reference drops the stale item and takes the shim's answer at the commit point.
  *  - EPOLLET re-arm (spec §B4, poll.c comment): EV_CLEAR fires again on any buffer change
  *    kqueue sees (a partial read, a write seen by the write end), where Linux ET stays silent.
  *    Extra shim reports of an EPOLLET registration are not failures; missing ones are.
@@ -239,6 +239,23 @@ static void apply_once(world_t *w, op_rec_t *r) {
   r->ref_ret = ref_apply(w, r);
 }
 
+/* WHITELIST dup-then-close, at the ctl's commit point: the reference answered differently
+ * because it still holds the item of an earlier incarnation of the number. Drop that item and
+ * redo an ADD the shim accepted, now rather than when the ctl returns: a sibling's pwait can
+ * collect the shim's new knote (and use up its EPOLLONESHOT arm) before then, and the
+ * reference must have had the item to report at that sample too. */
+static void resync_stale_item(world_t *w, op_rec_t *r, int shim_result) {
+  const op_t *op = r->op;
+  int epfd = r->pin_epfd >= 0 ? r->pin_epfd : op->a;
+  r->stale_resynced = true;
+  if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_DEL, op->c, NULL) == 0)
+    retire_items(w, ref_epoll_of(w, r), op->c);
+  if (op->b == EPOLL_CTL_ADD && shim_result == 0) {
+    ks_epoll_event_t ev = {r->ev.events, r->ev.data};
+    if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_ADD, op->c, &ev) == 0) remember_registration(w, r);
+  }
+}
+
 /* WHITELIST concurrent change, the reference's side effect: a ctl is applied to the reference
  * at its commit point, before the shim's kevent changes make it visible to a sibling's kevent,
  * so in that window the reference item is more available than the shim's knotes. A pwait
@@ -362,7 +379,11 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
     }
     break;
   case SHIM_AT_CLOSE:
-    if (result == 0) r->close_shared = shares_description(w, arg);
+    if (result == 0) {
+      r->close_shared = shares_description(w, arg);
+      r->close_generation = w->shim.fd_table[arg].generation;
+      r->close_ofd = w->shim.fd_table[arg].ofd_id;
+    }
     apply_once(w, r);
     break;
   case SHIM_AT_ALLOC:
@@ -390,6 +411,7 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
       w->ctl_inflight[r->op->c]++;
     }
     apply_once(w, r);
+    if (r->stale_item && result != r->ref_ret) resync_stale_item(w, r, result);
     if (result == 0 && r->op->b != EPOLL_CTL_DEL) {
       epoll_instance_t *inst = w->shim.fd_table[r->op->a].type == FD_EPOLL
                                    ? w->shim.fd_table[r->op->a].dir : NULL;
@@ -507,12 +529,6 @@ static bool unsupported_filter(world_t *w, op_rec_t *r) {
   return true;
 }
 
-/* The reference still holds an item for an earlier incarnation of the ctl's number. */
-static bool stale_reference_item(world_t *w, op_rec_t *r) {
-  (void)w;
-  return r->op->kind == OP_CTL && r->ret != r->ref_ret && r->stale_item;
-}
-
 void oracle_op_done(world_t *w, guest_thread_t *t) {
   op_rec_t *r = t->op;
   const op_t *op = r->op;
@@ -528,15 +544,9 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
     /* WHITELIST unsupported host filter: quarantine the number until it is reused (unless a
      * new file was installed there since the commit point). */
     if (w->install_seq[op->c] <= r->commit_change) w->quarantined[op->c] = true;
-  } else if (stale_reference_item(w, r)) {
-    /* WHITELIST dup-then-close: drop Linux's stale item, then redo an ADD as the shim did. */
-    int epfd = r->pin_epfd >= 0 ? r->pin_epfd : op->a;
-    if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_DEL, op->c, NULL) == 0)
-      retire_items(w, ref_epoll_of(w, r), op->c);
-    if (op->b == EPOLL_CTL_ADD && r->ret == 0) {
-      ks_epoll_event_t ev = {r->ev.events, r->ev.data};
-      if (ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_ADD, op->c, &ev) == 0) remember_registration(w, r);
-    }
+  } else if (r->stale_resynced) {
+    /* WHITELIST dup-then-close: the answers differed because of Linux's stale item, which
+     * resync_stale_item replaced by the shim's outcome at the commit point. */
   } else if (!(op->kind == OP_CTL && (w->quarantined[op->c] || r->quarantined ||
                                        r->target_type == FD_EPOLL || op->a == op->c))) {
     long ref_ret = r->ref_ret;

@@ -209,8 +209,15 @@ static void run_op(world_t *w, guest_thread_t *t, const op_t *op) {
   cf_oracle_begin();
   t->in_syscall = false;
   cf_oracle_end();
-  cf_note(CF_SITE("guest.syscall"), "T%d %s(%d, %d, %d) = %ld", t->id, op_name(op->kind), op->a,
-          op->b, op->c, r->ret);
+  if ((op->kind == OP_PIPE || op->kind == OP_SOCKETPAIR) && r->ret == 0)
+    cf_note(CF_SITE("guest.syscall"), "T%d %s(%d) = 0 [%d, %d]", t->id, op_name(op->kind), op->a,
+            r->fds[0], r->fds[1]);
+  else if (op->kind == OP_CTL)
+    cf_note(CF_SITE("guest.syscall"), "T%d epoll_ctl(%d, %d, %d, {0x%x, 0x%llx}) = %ld", t->id,
+            op->a, op->b, op->c, r->ev.events, (unsigned long long)r->ev.data, r->ret);
+  else
+    cf_note(CF_SITE("guest.syscall"), "T%d %s(%d, %d, %d) = %ld", t->id, op_name(op->kind),
+            op->a, op->b, op->c, r->ret);
   if (op->kind == OP_CLONE) {
     r->applied = true; /* nothing to compare: Linux threads do not touch the fd table */
     r->ref_ret = r->ret;
@@ -225,7 +232,7 @@ static void run_op(world_t *w, guest_thread_t *t, const op_t *op) {
     check_del_left_no_knote(w, op->c);
   if (may_change && world_quiet(w, t)) {
     check_structure(w);
-    if (op->kind == OP_CLOSE && r->ret == 0) check_close_hygiene(w, op->a, r->close_shared);
+    if (op->kind == OP_CLOSE && r->ret == 0) check_close_hygiene(w, op->a, r);
   }
   cf_oracle_begin();
   t->op = NULL;

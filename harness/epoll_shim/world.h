@@ -68,11 +68,14 @@ typedef struct op_rec {
   bool merged;           /* pwait: events were compared at a merge */
   bool sampled;          /* pwait: the reference was sampled at its kevent, not merged yet */
   bool stale_item;       /* ctl: the reference held an item from an earlier incarnation */
+  bool stale_resynced;   /* ctl: ... and was brought to the shim's answer at the commit point */
   bool ctl_counted;      /* ctl: counted in ctl_inflight */
   uint64_t commit_change; /* ctl: last_change[fd] as its commit point left it */
   bool undisturbed;      /* ctl: no other change to its number from commit to return */
   bool quarantined;      /* ctl: its number was quarantined at its commit point */
   bool close_shared;     /* close: another guest fd shared the description when it decided */
+  uint64_t close_generation; /* close: the incarnation it removed */
+  uint64_t close_ofd;    /* close: that incarnation's open file description */
   ks_epoll_event_t ref_events[MAX_EVENTS]; /* last: run_op clears only what precedes it */
 } op_rec_t;
 
@@ -141,7 +144,7 @@ void oracle_compare_events(world_t *w, epoll_instance_t *inst, const linux_epoll
 bool world_quiet(world_t *w, guest_thread_t *self);
 void check_structure(world_t *w);
 bool shares_description(world_t *w, int fd);
-void check_close_hygiene(world_t *w, int fd, bool shared_at_close);
+void check_close_hygiene(world_t *w, int fd, const op_rec_t *close);
 void check_del_left_no_knote(world_t *w, int fd);
 void check_oneshot_report(world_t *w, epoll_instance_t *inst, int fd);
 void check_oneshot_armed(world_t *w, epoll_instance_t *inst, int fd);
