@@ -17,7 +17,7 @@ from churn_common import (EXIT_ENV, EXIT_OK, ChurnError, binary, check_target, e
                           ensure_tools, fmt_secs, note, out_dir, parse_bug_ids, rel, say, table,
                           warn)
 from churn_engines import (afl_crash_files, afl_env, prepare_work_corpus, run_afl, run_libfuzzer,
-                           signature_of)
+                           signature_of, target_dict)
 
 DEFAULT_RUNS = 5
 DEFAULT_LIMIT = 300  # seconds per run
@@ -80,6 +80,7 @@ def _bench_libfuzzer(target, bugs, seed, limit, scratch, drop):
     t0 = time.time()
     res = run_libfuzzer(binary("libfuzzer", target), [corpus], os.path.join(scratch, "crashes"),
                         env, max_time=limit, seed=seed, log_path=log,
+                        extra=["-dict=" + d for d in [target_dict(target)] if d],
                         label="libFuzzer seed %d" % seed)
     run.command = _shown_command(_first_line_command(log), bugs)
     if res.crashes:
@@ -114,7 +115,7 @@ def _bench_afl(target, bugs, seed, limit, scratch, drop):
     env = dict(os.environ, CHURN_BUGS=",".join(bugs))
     t0 = time.time()
     res = run_afl(binary("afl", target), corpus, afl_out, env, limit, until_crash=True, seed=seed,
-                  log_path=log, label="AFL++ seed %d" % seed)
+                  dict_path=target_dict(target), log_path=log, label="AFL++ seed %d" % seed)
     run.command = " ".join("%s=%s" % kv for kv in sorted(afl_env({}, True).items())) + " " + \
         _shown_command(_first_line_command(log), bugs)
     crashes = afl_crash_files(afl_out)

@@ -463,6 +463,12 @@ def prepare_work_corpus(target, work_corpus, need_nonempty, drop_failing=None):
     return len(seeds)
 
 
+def target_dict(target):
+    """fuzzers/TARGET.dict (libFuzzer -dict, afl-fuzz -x), or None when the target has none."""
+    path = os.path.join(REPO, "fuzzers", target + ".dict")
+    return path if os.path.isfile(path) else None
+
+
 def cmd_fuzz(args):
     target = check_target(args.target)
     bugs = parse_bug_ids(args.bugs)
@@ -480,8 +486,7 @@ def cmd_fuzz(args):
     crash_dir = os.path.join(out_dir(), "crashes", target)
     nseeds = prepare_work_corpus(target, work_corpus, need_nonempty=(engine == "afl"),
                                  drop_failing=bugs if args.drop_failing_seeds else None)
-    dict_path = os.path.join(REPO, "fuzzers", target + ".dict")
-    dict_path = dict_path if os.path.isfile(dict_path) else None
+    dict_path = target_dict(target)
     env = dict(os.environ, CHURN_BUGS=",".join(bugs))
     note("fuzzing %s with %s for %ds (%d job%s), toggles: %s, corpus: %s (%d seeds)"
          % (target, engine, args.time, args.jobs, "" if args.jobs == 1 else "s",

@@ -92,6 +92,9 @@ def compile_text(text, where="<scenario>"):
 
 
 def main(argv):
+    if len(argv) > 1 and argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
     if len(argv) > 1 and argv[1] not in ("--check",):
         with open(argv[1]) as f:
             print(compile_text(f.read(), argv[1]).hex(" "))
