@@ -7,9 +7,10 @@
 # corpus/<fuzzer>/ as $OUT/<fuzzer>_seed_corpus.zip.
 #
 # Standalone (the default on a Debian machine) it builds into ${OUT:-out}/:
-#   libfuzzer/<fuzzer>   clang, -fsanitize=fuzzer,address,undefined
-#   afl/<fuzzer>         afl-clang-fast + libAFLDriver, ASan+UBSan (only when AFL++ is installed)
-#   replay/<fuzzer>      standalone main (harness/entry/replay_main.c), ASan+UBSan
+#   libfuzzer/<fuzzer>   clang, -fsanitize=fuzzer,address,undefined (the core without UBSan)
+#   afl/<fuzzer>         afl-clang-fast + libAFLDriver, ASan+UBSan, the core without UBSan
+#                        (only when AFL++ is installed)
+#   replay/<fuzzer>      standalone main (harness/entry/replay_main.c), as the engine builds
 #   tests/churn-tests    unit tests and self-tests, ASan+UBSan
 #   bench/bench-runtime  runtime micro-benchmarks, -O2, no sanitizers
 #   stress/toy-stress    the toy models on real threads (pthreads backend), ASan
@@ -96,8 +97,19 @@ sanitizer_flags() {
 # Fibers switch with __tsan_switch_to_fiber_no_sync, so under TSan the core must not be
 # instrumented (its bookkeeping is shared by all fibers by design); it announces the program's
 # real synchronisation instead (harness/runtime/internal.h).
+#
+# In the engine and replay builds (CORE_UBSAN=0) the core keeps ASan but not UBSan: UBSan's
+# checks in the scheduler and the simulated kernel cost about a quarter of a run's time and
+# guard our own infrastructure, which the unit tests run under ASan+UBSan and TSan. The copies,
+# where the bugs under test live, keep both.
 core_sanitizer_flags() {
-  if [ "${SANITIZER:-address}" = thread ]; then echo "-DCF_TSAN=1"; else sanitizer_flags; fi
+  local san="${SANITIZER:-address}"
+  if [ "$san" = thread ]; then echo "-DCF_TSAN=1"; return; fi
+  if [ "${CORE_UBSAN:-1}" = 0 ]; then
+    if [ "$san" = address ]; then echo "-fsanitize=address"; fi
+    return
+  fi
+  sanitizer_flags
 }
 
 # compile_lib DIR FLAGS...: the core and the copies into DIR, objects left in LIB_OBJS.
@@ -168,7 +180,7 @@ build_libfuzzer() {
   # against an input byte, so libFuzzer's CMP tables never yield a useful mutation, and
   # feeding them costs a fifth of the run time (the scheduler alone compares fiber states and
   # counters thousands of times per run).
-  CC_LIB="$CC" compile_lib "$OUT/obj/libfuzzer" -fsanitize=fuzzer-no-link \
+  CORE_UBSAN=0 CC_LIB="$CC" compile_lib "$OUT/obj/libfuzzer" -fsanitize=fuzzer-no-link \
     -fno-sanitize-coverage=trace-cmp "${COV_IGNORE[@]}"
   local objs=("${LIB_OBJS[@]}")
   for fz in "${FUZZERS[@]}"; do
@@ -188,7 +200,7 @@ build_afl() {
   if up_to_date "$first"; then step "afl: up to date"; return; fi
   step "afl: ${FUZZERS[*]}"
   export AFL_QUIET=1
-  CC_LIB=afl-clang-fast compile_lib "$OUT/obj/afl" "${COV_IGNORE[@]}"
+  CORE_UBSAN=0 CC_LIB=afl-clang-fast compile_lib "$OUT/obj/afl" "${COV_IGNORE[@]}"
   local objs=("${LIB_OBJS[@]}")
   for fz in "${FUZZERS[@]}"; do
     afl-clang-fast "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer "fuzzers/$fz.c" "${objs[@]}" -o "$OUT/afl/$fz"
@@ -199,7 +211,7 @@ build_replay() {
   local first="$OUT/replay/${FUZZERS[0]}"
   if up_to_date "$first"; then step "replay: up to date"; return; fi
   step "replay: ${FUZZERS[*]}"
-  CC_LIB="$CC" compile_lib "$OUT/obj/replay"
+  CORE_UBSAN=0 CC_LIB="$CC" compile_lib "$OUT/obj/replay"
   compile_objects "$OUT/obj/replay" "$CC" "${BASE[@]}" "${SAN[@]}" -- harness/entry/replay_main.c
   local objs=("${LIB_OBJS[@]}" "${OBJS[@]}")
   for fz in "${FUZZERS[@]}"; do
