@@ -80,7 +80,7 @@ def _bench_libfuzzer(target, bugs, seed, limit, scratch, drop):
     t0 = time.time()
     res = run_libfuzzer(binary("libfuzzer", target), [corpus], os.path.join(scratch, "crashes"),
                         env, max_time=limit, seed=seed, log_path=log,
-                        extra=["-dict=" + d for d in [target_dict(target)] if d],
+                        dict_path=target_dict(target),
                         label="libFuzzer seed %d" % seed)
     run.command = _shown_command(_first_line_command(log), bugs)
     if res.crashes:

@@ -76,13 +76,14 @@ def _wait_loop(procs, deadline, tick, stop_when=None):
 # libFuzzer
 
 
-# libFuzzer past a crash: only fork mode survives one (the crashed job restarts); run_libfuzzer
-# adds -fork=N for N > 1 jobs, a single job needs -fork=1 as well.
-LIBFUZZER_KEEP_GOING = ["-ignore_crashes=1"]
+def libfuzzer_keep_going(jobs):
+    """libFuzzer flags to go on past a crash: only fork mode survives one (the crashed job
+    restarts). run_libfuzzer adds -fork=N for N > 1 jobs; a single job needs -fork=1."""
+    return ["-ignore_crashes=1"] + (["-fork=1"] if jobs == 1 else [])
 
 
 def run_libfuzzer(fuzz_bin, dirs, artifact_dir, env, max_time=None, runs=None, seed=None, jobs=1,
-                  extra=(), log_path=None, progress=True, label="libFuzzer"):
+                  extra=(), dict_path=None, log_path=None, progress=True, label="libFuzzer"):
     """Run a libFuzzer binary; crashes are saved under artifact_dir."""
     res = RunResult("libfuzzer")
     os.makedirs(artifact_dir, exist_ok=True)
@@ -97,6 +98,8 @@ def run_libfuzzer(fuzz_bin, dirs, artifact_dir, env, max_time=None, runs=None, s
         cmd.append("-seed=%d" % seed)
     if jobs > 1:
         cmd.append("-fork=%d" % jobs)
+    if dict_path:
+        cmd.append("-dict=" + dict_path)
     cmd += list(extra) + list(dirs)
     log_path = log_path or os.path.join(artifact_dir, "libfuzzer.log")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
@@ -494,11 +497,9 @@ def cmd_fuzz(args):
     keep_going = getattr(args, "keep_going", False)
     t_start = time.time()
     if engine == "libfuzzer":
-        extra = ["-dict=" + dict_path] if dict_path else []
-        if keep_going:
-            extra += LIBFUZZER_KEEP_GOING + (["-fork=1"] if args.jobs == 1 else [])
         res = run_libfuzzer(fuzz_bin, [work_corpus], crash_dir, env, max_time=args.time,
-                            seed=args.seed, jobs=args.jobs, extra=extra,
+                            seed=args.seed, jobs=args.jobs, dict_path=dict_path,
+                            extra=libfuzzer_keep_going(args.jobs) if keep_going else [],
                             log_path=os.path.join(work, "libfuzzer.log"))
     else:
         afl_out = os.path.join(work, "afl")

@@ -11,7 +11,7 @@ from churn_common import (EXIT_FAIL, EXIT_OK, REPO, ChurnError, binary, ensure_b
                           tsan_tests_binary,
                           expected_outputs, fmt_secs, input_files, note, out_dir, rel, say,
                           table, tail_text)
-from churn_engines import (LIBFUZZER_KEEP_GOING, _na, collect_afl_crashes, prepare_work_corpus,
+from churn_engines import (_na, collect_afl_crashes, libfuzzer_keep_going, prepare_work_corpus,
                            run_afl, run_libfuzzer, signature_of)
 from churn_replay import Checks, replay_checks
 
@@ -221,7 +221,7 @@ def check_keep_going(checks, tmp):
     res = run_libfuzzer(exe, [_seed_copy(tmp, "lf-keep-corpus", False)],
                         os.path.join(tmp, "lf-keep-artifacts"),
                         dict(os.environ, CHURN_BUGS=",".join(bugs)), max_time=20, seed=1,
-                        extra=LIBFUZZER_KEEP_GOING + ["-fork=1"],
+                        extra=libfuzzer_keep_going(1),
                         log_path=os.path.join(tmp, "lf-keep.log"), label="libFuzzer keep-going")
     sigs = set()
     for c in res.crashes:
