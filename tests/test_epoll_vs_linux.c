@@ -22,7 +22,7 @@
  *  - nested epoll: the simulated kernel refuses EPOLL_CTL_ADD of an epoll descriptor with
  *    EINVAL, where Linux accepts it. The generator never sends such an ADD to the real kernel;
  *    it sends it to the simulated one alone and expects EINVAL.
- *  - EPOLLEXCLUSIVE (unsupported: EINVAL) is never generated.
+ *  - EPOLLEXCLUSIVE is never generated (its checks are tested directly below).
  *  - F_GETFL is compared on O_ACCMODE | O_NONBLOCK | O_PATH only: Linux also reports bits such
  *    as O_LARGEFILE that mean nothing to the model. */
 #define _GNU_SOURCE
@@ -208,8 +208,16 @@ static int check_whitelist(void) {
   ks_epoll_event_t ev = {EPOLLIN, 1};
   ASSERT_EQ(ks_epoll_ctl(k, ep1, EPOLL_CTL_ADD, ep2, &ev), -EINVAL);
   int efd = ks_eventfd(k, 0, 0);
-  ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+  /* EPOLLEXCLUSIVE: ADD only, with Linux's checks (its wake-one effect is not modelled). */
+  ev.events = EPOLLIN | EPOLLEXCLUSIVE | EPOLLONESHOT;
   ASSERT_EQ(ks_epoll_ctl(k, ep1, EPOLL_CTL_ADD, efd, &ev), -EINVAL);
+  ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+  ASSERT_EQ(ks_epoll_ctl(k, ep1, EPOLL_CTL_MOD, efd, &ev), -EINVAL);
+  ASSERT_EQ(ks_epoll_ctl(k, ep1, EPOLL_CTL_ADD, efd, &ev), 0);
+  ASSERT_EQ(ks_epoll_ctl(k, ep1, EPOLL_CTL_MOD, efd, &ev), -EINVAL);
+  ev.events = EPOLLIN;
+  ASSERT_EQ(ks_epoll_ctl(k, ep1, EPOLL_CTL_MOD, efd, &ev), -EINVAL);
+  ASSERT_EQ(ks_epoll_ctl(k, ep1, EPOLL_CTL_DEL, efd, NULL), 0);
   ks_kernel_free(k);
   return 0;
 }

@@ -18,13 +18,20 @@
  *   EPERM (target cannot be polled), EINVAL (fd == epfd, epfd not an epoll), then the item
  *   lookup: EEXIST for ADD, ENOENT for MOD/DEL, EINVAL for an unknown op. ADD and MOD always
  *   add EPOLLERR|EPOLLHUP to the events.
- * Unsupported divergences, both answered with EINVAL where Linux would accept: adding an epoll
- * file to an epoll (nested epoll: its readiness and loop checks are not modelled) and
- * EPOLLEXCLUSIVE. Fault: CF_FAULT_EPOLL_NOMEM makes ADD fail with ENOMEM or ENOSPC. */
+ * - EPOLLEXCLUSIVE is accepted by ADD only, with Linux's checks (EINVAL with bits outside
+ *   EPOLLIN|EPOLLOUT|EPOLLERR|EPOLLHUP|EPOLLWAKEUP|EPOLLET, on an epoll target, for MOD, and
+ *   for a MOD of an exclusive item). Its wake-one-epoll-of-several effect is not modelled: an
+ *   exclusive item is woken like any other, which is what a single waiting epoll sees.
+ * Unsupported divergence, answered with EINVAL where Linux would accept: adding an epoll file
+ * to an epoll (nested epoll: its readiness and loop checks are not modelled). Fault:
+ * CF_FAULT_EPOLL_NOMEM makes ADD fail with ENOMEM or ENOSPC. */
 #include "kernel_internal.h"
 
 /* Bits that configure an item rather than select events (Linux's EP_PRIVATE_BITS). */
 #define EP_PRIVATE_BITS (EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE)
+/* What may accompany EPOLLEXCLUSIVE (Linux's EPOLLEXCLUSIVE_OK_BITS). */
+#define EXCLUSIVE_OK_BITS \
+  (EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE)
 
 typedef struct ks_epoll {
   ks_file_t file;
@@ -146,10 +153,13 @@ static int ctl_locked(ks_kernel_t *k, ks_file_t *ef, ks_file_t *tf, int op, int 
                       const ks_epoll_event_t *ev) {
   if (!tf->ops->poll) return -EPERM;
   if (ef == tf || ef->ops != &epoll_ops) return -EINVAL;
-  if (op != EPOLL_CTL_DEL && (ev->events & EPOLLEXCLUSIVE)) return -EINVAL; /* unsupported */
-  if (op == EPOLL_CTL_ADD && tf->ops == &epoll_ops) return -EINVAL;        /* unsupported */
+  if (op != EPOLL_CTL_DEL && (ev->events & EPOLLEXCLUSIVE)) {
+    if (op == EPOLL_CTL_MOD || (ev->events & ~EXCLUSIVE_OK_BITS)) return -EINVAL;
+  }
+  if (op == EPOLL_CTL_ADD && tf->ops == &epoll_ops) return -EINVAL; /* unsupported */
   ks_epoll_t *ep = (ks_epoll_t *)ef;
   ks_epitem_t *it = find_item(ep, tf, fd);
+  if (op == EPOLL_CTL_MOD && it && (it->events & EPOLLEXCLUSIVE)) return -EINVAL;
   switch (op) {
   case EPOLL_CTL_ADD:
     if (it) return -EEXIST;
@@ -246,4 +256,22 @@ int ks_epoll_wait(ks_kernel_t *k, int epfd, ks_epoll_event_t *events, int maxeve
   }
   ks_fput(k, ef);
   return res;
+}
+
+int ks_epoll_items(ks_kernel_t *k, int epfd, ks_epoll_item_t *out, int max) {
+  ks_file_t *ef = ks_fget(k, epfd, false);
+  if (!ef) return -EBADF;
+  int n = -EINVAL;
+  if (ef->ops == &epoll_ops) {
+    ks_epoll_t *ep = (ks_epoll_t *)ef;
+    n = 0;
+    for (ks_list_t *l = ep->items.next; l != &ep->items; l = l->next, n++) {
+      ks_epitem_t *it = KS_CONTAINER(l, ks_epitem_t, ep_link);
+      if (n < max)
+        out[n] = (ks_epoll_item_t){.fd = it->fd, .events = it->events, .data = it->data,
+                                   .ofd_id = it->watch.file->id};
+    }
+  }
+  ks_fput(k, ef);
+  return n;
 }

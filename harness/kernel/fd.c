@@ -23,6 +23,7 @@ ks_kernel_t *ks_kernel_new(const ks_config_t *cfg) {
   ks_list_init(&k->files);
   ks_list_init(&k->kqueues);
   ks_list_init(&k->bound);
+  ks_list_init(&k->forks);
   k->next_id = 1;
   return k;
 }
@@ -259,8 +260,44 @@ int64_t ks_fd_ofd_id(ks_kernel_t *k, int fd) {
 
 /* ---- teardown ------------------------------------------------------------------------------- */
 
+/* ---- fork and exec -------------------------------------------------------------------------- */
+
+struct ks_fork {
+  ks_list_t link;            /* in k->forks */
+  int n;
+  ks_file_t *files[KS_NFD];
+};
+
+ks_fork_t *ks_fork(ks_kernel_t *k, const uint8_t *fds) {
+  KS_SYSCALL(k, "fork");
+  ks_fork_t *child = calloc(1, sizeof *child);
+  if (!child) abort();
+  for (int fd = 0; fd < KS_NFD; fd++) {
+    ks_file_t *f = k->fdt[fd].file;
+    if (!f || (fds && !(fds[fd / 8] & (1u << (fd % 8))))) continue;
+    ks_fget_ref(f);
+    child->files[child->n++] = f;
+  }
+  ks_list_push_back(&k->forks, &child->link);
+  return child;
+}
+
+void ks_fork_exec(ks_kernel_t *k, ks_fork_t *child) {
+  KS_SYSCALL(k, "execve");
+  ks_list_del(&child->link);
+  for (int i = 0; i < child->n; i++) ks_fput(k, child->files[i]);
+  free(child);
+}
+
 void ks_kernel_free(ks_kernel_t *k) {
   if (!k) return;
+  /* Children still between fork and exec when the run ended: their references go with the
+   * files below. */
+  while (!ks_list_empty(&k->forks)) {
+    ks_fork_t *child = KS_CONTAINER(k->forks.next, ks_fork_t, link);
+    ks_list_del(&child->link);
+    free(child);
+  }
   for (int fd = 0; fd < KS_NFD; fd++)
     if (k->fdt[fd].file) close_slot(k, fd);
   /* What is left was pinned by calls that never returned (their fibers were discarded with the

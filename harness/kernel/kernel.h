@@ -72,6 +72,17 @@ ssize_t ks_write(ks_kernel_t *k, int fd, const void *buf, size_t n);
  * point. */
 int64_t ks_fd_ofd_id(ks_kernel_t *k, int fd);
 
+/* A child process between fork and exec. fork copies the process's fd table, so the child
+ * holds a reference to every description the process had open: a number the parent closes
+ * meanwhile stays open underneath (its epoll items stay registered) until ks_fork_exec drops
+ * the child's references, as exec does for O_CLOEXEC descriptors and exit for the rest.
+ * Several simulated processes share one kernel table (a server and its clients), so `fds`
+ * marks the forking process's descriptors (bit fd % 8 of byte fd / 8; NULL: all of them).
+ * A yield point. */
+typedef struct ks_fork ks_fork_t;
+ks_fork_t *ks_fork(ks_kernel_t *k, const uint8_t *fds);
+void ks_fork_exec(ks_kernel_t *k, ks_fork_t *child);
+
 /* ---- pipes (pipe.c), eventfd (eventfd.c), plain files (file.c) ------------------------- */
 
 /* flags: O_NONBLOCK, O_CLOEXEC. fds[0] is the read end. */
@@ -107,6 +118,10 @@ int ks_connect(ks_kernel_t *k, int fd, uint16_t port);
 ssize_t ks_send(ks_kernel_t *k, int fd, const void *buf, size_t n, int flags);
 ssize_t ks_recv(ks_kernel_t *k, int fd, void *buf, size_t n, int flags);
 int ks_shutdown(ks_kernel_t *k, int fd, int how);
+/* ks_fd_ofd_id of the connected peer's description (which lives in the same kernel), or
+ * -ENOTCONN / -EBADF / -ENOTSOCK. Lets an oracle pair a client's socket with the server's
+ * accepted one; not a yield point. */
+int64_t ks_sock_peer_id(ks_kernel_t *k, int fd);
 
 /* ---- Linux epoll (epoll.c) ------------------------------------------------------------- */
 
@@ -122,6 +137,18 @@ int ks_epoll_ctl(ks_kernel_t *k, int epfd, int op, int fd, const ks_epoll_event_
 /* timeout in virtual ticks: < 0 waits forever, 0 never waits. */
 int ks_epoll_wait(ks_kernel_t *k, int epfd, ks_epoll_event_t *events, int maxevents,
                   int64_t timeout);
+
+/* One interest item of an epoll, as /proc/self/fdinfo shows it. */
+typedef struct ks_epoll_item {
+  int fd;            /* the number it was added with (it outlives that number's close while a
+                        dup or another holder keeps the description open) */
+  uint32_t events;
+  uint64_t data;
+  int64_t ofd_id;    /* ks_fd_ofd_id of the target description */
+} ks_epoll_item_t;
+/* The interest list of epfd in insertion order; returns how many items there are (writing at
+ * most max), or -EBADF / -EINVAL. For oracles; not a yield point. */
+int ks_epoll_items(ks_kernel_t *k, int epfd, ks_epoll_item_t *out, int max);
 
 /* ---- BSD kqueue (kqueue.c) ------------------------------------------------------------- */
 

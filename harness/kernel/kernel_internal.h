@@ -129,6 +129,7 @@ struct ks_kernel {
   ks_list_t kqueues;         /* every live kqueue (close drops knotes by number in all) */
   ks_list_t bound;           /* sockets bound to a port */
   cf_waitq_t connect_waitq;  /* connect() waiting for room in a full accept queue */
+  ks_list_t forks;           /* children between fork and exec (ks_fork) */
   int64_t next_id;
 };
 

@@ -346,3 +346,12 @@ int ks_shutdown(ks_kernel_t *k, int fd, int how) {
   ks_fput(k, &s->file);
   return 0;
 }
+
+int64_t ks_sock_peer_id(ks_kernel_t *k, int fd) {
+  int err;
+  ks_sock_t *s = ks_sock_get(k, fd, &err);
+  if (!s) return err;
+  int64_t id = s->peer ? s->peer->file.id : -ENOTCONN;
+  ks_fput(k, &s->file);
+  return id;
+}
