@@ -91,34 +91,8 @@ def compile_text(text, where="<scenario>"):
     return bytes([header] + [b & 0xff for b in body] + list(reversed(sched)))
 
 
-def main(argv):
-    if len(argv) > 1 and argv[1] in ("-h", "--help"):
-        print(__doc__.strip())
-        return 0
-    if len(argv) > 1 and argv[1] not in ("--check",):
-        with open(argv[1]) as f:
-            print(compile_text(f.read(), argv[1]).hex(" "))
-        return 0
-    check = len(argv) > 1
-    bad = 0
-    os.makedirs(DST, exist_ok=True)
-    for name in sorted(os.listdir(SRC)):
-        if not name.endswith(".txt"):
-            continue
-        path = os.path.join(SRC, name)
-        with open(path) as f:
-            data = compile_text(f.read(), path)
-        out = os.path.join(DST, name[:-4])
-        if check:
-            old = open(out, "rb").read() if os.path.exists(out) else None
-            if old != data:
-                print("%s: differs from a fresh compile of %s" % (out, path))
-                bad += 1
-        else:
-            with open(out, "wb") as f:
-                f.write(data)
-    return 1 if bad else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.dont_write_bytecode = True  # no __pycache__ in the work tree
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import scenario_main
+    scenario_main.main(__doc__, SRC, DST, compile_text)

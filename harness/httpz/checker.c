@@ -42,6 +42,7 @@ static struct {
   ghost_t g[GHOSTS];
   bool fd_open[FDS];
   int nlive;
+  int used; /* ghosts [0, used) have been taken this run: the loops look no further */
 } chk;
 
 static const cf_site_t *site_of_state(httpz_state_t s);
@@ -52,14 +53,20 @@ void chk_httpz_init(Worker *w) {
 }
 
 static ghost_t *ghost_of(const Conn *c) {
-  for (int i = 0; i < GHOSTS; i++)
+  for (int i = 0; i < chk.used; i++)
     if (chk.g[i].conn == c) return &chk.g[i];
   return NULL;
 }
 
+static ghost_t *free_ghost(void) {
+  ghost_t *g = ghost_of(NULL);
+  if (!g && chk.used < GHOSTS) g = &chk.g[chk.used++];
+  return g;
+}
+
 void chk_httpz_created(Worker *w, Conn *c) {
   cf_host_lock();
-  ghost_t *g = ghost_of(NULL);
+  ghost_t *g = free_ghost();
   if (!g) {
     cf_host_unlock();
     cf_fail("capacity", HTTPZ_SYSTEM, CF_SITE("checker.created"), "more than %d live conns",
@@ -199,7 +206,7 @@ void chk_httpz_lists(Worker *w, const char *where) {
     }
     check_list(lists[i].l, lists[i].s, seen, where);
   }
-  for (int i = 0; i < GHOSTS; i++) {
+  for (int i = 0; i < chk.used; i++) {
     const Conn *c = chk.g[i].conn;
     if (!c || seen[i] || held(&c->protocol.http->_mut)) continue;
     httpz_state_t s = (httpz_state_t)c->protocol.http->_state.v;

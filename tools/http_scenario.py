@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Compile readable fuzz_httpz_worker scenarios into seed inputs.
+
+    tools/http_scenario.py            write corpus/fuzz_httpz_worker/<name> for every
+                                      scenarios/fuzz_httpz_worker/<name>.txt
+    tools/http_scenario.py --check    exit 1 if a committed seed differs from a fresh compile
+    tools/http_scenario.py FILE.txt   print the bytes of one scenario as hex
+
+A scenario describes the server, the app's forks and the churn clients in the byte format of
+fuzzers/fuzz_httpz_worker.c; `#` starts a comment. Lines, in this order:
+    header <byte>                  byte 0 of the input (default 0: direct scheduling)
+    server [max_conn=N] [pool=N] [prealloc=N] [max_requests=100|2|3|5] [faults]
+    fork before=N held=N           up to 3: yields before the fork, yields before the exec
+                                   (held is even, at most 30)
+    clients [resets]               optional: resets on
+    client                         starts a client; its connections follow, made in order
+    conn [end=close|half-close|stall|linger]
+    req METHOD PATH [http10] [close] [pipelined] [split]
+                                   METHOD: GET, POST, POST-chunked, BAD; PATH: echo, big,
+                                   handoff, or for BAD: syntax, head-too-big, body-too-big,
+                                   bad-chunk
+    schedule <byte> <byte>...      schedule-stream bytes in the order they are read (stored
+                                   reversed at the end of the input)
+"""
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = os.path.join(REPO, "scenarios", "fuzz_httpz_worker")
+DST = os.path.join(REPO, "corpus", "fuzz_httpz_worker")
+
+MAX_REQUESTS = {"100": 0, "2": 1, "3": 2, "5": 3}
+ENDS = {"close": 0, "half-close": 1, "stall": 2, "linger": 3}
+METHODS = {"GET": 0, "POST": 1, "POST-chunked": 2, "BAD": 3}
+PATHS = {"echo": 0, "big": 2, "handoff": 3}
+BAD = {"syntax": 0, "head-too-big": 1, "body-too-big": 2, "bad-chunk": 3}
+REQ_FLAGS = {"http10": 0x10, "close": 0x20, "pipelined": 0x40, "split": 0x80}
+
+
+def kv(words, allowed):
+    out = {}
+    for w in words:
+        k, sep, v = w.partition("=")
+        if k not in allowed:
+            raise ValueError("unknown setting %r (expected %s)" % (w, ", ".join(allowed)))
+        out[k] = v if sep else True
+    return out
+
+
+def ranged(v, lo, hi, what):
+    n = int(v, 0)
+    if not lo <= n <= hi:
+        raise ValueError("%s must be %d..%d, got %d" % (what, lo, hi, n))
+    return n
+
+
+def compile_text(text, where="<scenario>"):
+    header, server, forks, resets, clients, sched = 0, 0, [], False, [], []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        try:
+            op, args = words[0], words[1:]
+            if op == "header":
+                header = int(args[0], 0)
+            elif op == "server":
+                s = kv(args, ["max_conn", "pool", "prealloc", "max_requests", "faults"])
+                server = (ranged(s.get("max_conn", "1"), 1, 4, "max_conn") - 1) \
+                    | (ranged(s.get("pool", "1"), 1, 2, "pool") - 1) << 2 \
+                    | (ranged(s.get("prealloc", "1"), 1, 2, "prealloc") - 1) << 3 \
+                    | MAX_REQUESTS[s.get("max_requests", "100")] << 4 \
+                    | (0x40 if s.get("faults") else 0)
+            elif op == "fork":
+                f = kv(args, ["before", "held"])
+                held = ranged(f.get("held", "0"), 0, 30, "held")
+                if held % 2:
+                    raise ValueError("held must be even")
+                if len(forks) == 3:
+                    raise ValueError("at most 3 forks")
+                forks.append(ranged(f.get("before", "0"), 0, 15, "before") | (held // 2) << 4)
+            elif op == "clients":
+                resets = kv(args, ["resets"]).get("resets", False)
+            elif op == "client":
+                if len(clients) == 4:
+                    raise ValueError("at most 4 clients")
+                clients.append([])
+            elif op == "conn":
+                if not clients or len(clients[-1]) == 4:
+                    raise ValueError("a conn belongs to a client, at most 4 each")
+                clients[-1].append([ENDS[kv(args, ["end"]).get("end", "close")] << 2])
+            elif op == "req":
+                if not clients or not clients[-1] or len(clients[-1][-1]) == 5:
+                    raise ValueError("a req belongs to a conn, at most 4 each")
+                method = METHODS[args[0]]
+                path = (BAD if method == 3 else PATHS)[args[1]]
+                flags = 0
+                for w in args[2:]:
+                    flags |= REQ_FLAGS[w]
+                clients[-1][-1].append(method | path << 2 | flags)
+            elif op == "schedule":
+                sched += [int(w, 16) for w in args]
+            else:
+                raise ValueError("unknown line")
+        except (ValueError, IndexError, KeyError) as e:
+            raise SystemExit("%s:%d: %s: %s" % (where, lineno, line.strip(), e))
+    if not clients:
+        raise SystemExit("%s: no client" % where)
+    body = [server, len(forks)] + forks
+    body.append((len(clients) - 1) | (0x4 if resets else 0))
+    for conns in clients:
+        if not conns:
+            raise SystemExit("%s: a client without a conn" % where)
+        body.append(len(conns) - 1)
+    for conns in clients:
+        for conn in conns:
+            if len(conn) == 1:
+                raise SystemExit("%s: a conn without a req" % where)
+            conn[0] |= len(conn) - 2
+            body += conn
+    return bytes([header] + body + list(reversed(sched)))
+
+
+if __name__ == "__main__":
+    sys.dont_write_bytecode = True  # no __pycache__ in the work tree
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import scenario_main
+    scenario_main.main(__doc__, SRC, DST, compile_text)
