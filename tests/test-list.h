@@ -4,3 +4,4 @@
 #include "list-kernel.h"
 #include "list-tls-intern.h"
 #include "list-epoll-shim.h"
+#include "list-http.h"

@@ -335,3 +335,38 @@ TEST_IMPL(kernel_free_releases_everything) {
   ks_kernel_free(k);
   return 0;
 }
+
+/* A fork holds the process's descriptions: a socket closed meanwhile keeps its epoll item
+ * (reported with its old data once the peer writes) until the child execs; a descriptor not
+ * in the forking process's set is not held. Also the peer and interest-list accessors. */
+TEST_IMPL(kernel_fork_keeps_closed_socket_registered) {
+  ks_kernel_t *k = ks_kernel_new(NULL);
+  int ep = ks_epoll_create1(k, 0);
+  int sv[2];
+  ASSERT_EQ(ks_socketpair(k, AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  ASSERT_EQ(ks_sock_peer_id(k, sv[0]), ks_fd_ofd_id(k, sv[1]));
+  ks_epoll_event_t ev = {EPOLLIN, 42};
+  ASSERT_EQ(ks_epoll_ctl(k, ep, EPOLL_CTL_ADD, sv[0], &ev), 0);
+  uint8_t set[KS_NFD / 8] = {0};
+  set[sv[0] / 8] |= 1u << (sv[0] % 8);
+  ks_fork_t *child = ks_fork(k, set);
+  ASSERT_EQ(ks_close(k, sv[0]), 0);
+  ks_epoll_item_t items[4];
+  ASSERT_EQ(ks_epoll_items(k, ep, items, 4), 1);
+  ASSERT_EQ(items[0].data, 42);
+  ASSERT_EQ(ks_send(k, sv[1], "x", 1, 0), 1);
+  ks_epoll_event_t out[4];
+  ASSERT_EQ(ks_epoll_wait(k, ep, out, 4, 0), 1);
+  ASSERT_EQ(out[0].data, 42);
+  ks_fork_exec(k, child);
+  ASSERT_EQ(ks_epoll_items(k, ep, items, 4), 0);
+  ASSERT_EQ(ks_sock_peer_id(k, sv[1]), -ENOTCONN);
+  /* Not in the set: the close releases it at once. */
+  ASSERT_EQ(ks_socketpair(k, AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  ASSERT_EQ(ks_epoll_ctl(k, ep, EPOLL_CTL_ADD, sv[0], &ev), 0);
+  child = ks_fork(k, set[0] ? (uint8_t[KS_NFD / 8]){0} : set);
+  ASSERT_EQ(ks_close(k, sv[0]), 0);
+  ASSERT_EQ(ks_epoll_items(k, ep, items, 4), 0);
+  ks_kernel_free(k); /* with the child still between fork and exec */
+  return 0;
+}

@@ -34,6 +34,7 @@ static int on_headers_complete(http_parser *p) {
   http_req_t *r = req_of(p);
   r->in_body = true;
   if ((p->flags & F_CONTENTLENGTH) && p->content_length > r->max_body) r->error_status = 413;
+  if (p->upgrade) r->error_status = 400; /* no protocol upgrades or CONNECT tunnels here */
   http_parser_pause(p, 1);
   return 0;
 }
@@ -124,7 +125,7 @@ http_req_status_t http_req_parse(http_req_t *r, size_t n) {
       http_parser_pause(&r->parser, 0);
       continue;
     }
-    if (e != HPE_OK || r->parser.upgrade) { /* no upgrades or CONNECT tunnels here */
+    if (e != HPE_OK) {
       st = fail(r, 400);
       break;
     }
