@@ -7,10 +7,11 @@ FROM debian:bookworm
 ENV DEBIAN_FRONTEND=noninteractive
 
 # libclang-rt-dev (libFuzzer and sanitizer runtimes) is only recommended by clang, so it is
-# named; llvm provides llvm-symbolizer for readable sanitizer reports.
+# named; llvm provides llvm-symbolizer for readable sanitizer reports; libhttp-parser-dev is the
+# HTTP layer's request parser; curl and wrk are the clients of the real-server check.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-       afl++ ca-certificates clang libclang-rt-dev llvm python3 zip \
+       afl++ ca-certificates clang curl libclang-rt-dev libhttp-parser-dev llvm python3 wrk zip \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /churnfuzz

@@ -15,6 +15,9 @@
 #   bench/bench-runtime  runtime micro-benchmarks, -O2, no sanitizers
 #   stress/toy-stress    the toy models on real threads (pthreads backend), ASan
 #   stress/tls-stress    the TLS intern cache copy on real threads, Bun's test shape, ASan
+#   stress/kernel-real-check  self-check of kernel.h on real syscalls (harness/real/kernel_real.c)
+#   stress/httpz-serve   the http.zig copy as a real server on 127.0.0.1 (`churn serve httpz`)
+#   stress/httpz-stress  the http.zig copy under connection churn on real threads and sockets
 #   tsan/tests/churn-tests  the unit tests under ThreadSanitizer
 # Usage: ./build.sh [all|libfuzzer|afl|replay|tests|tsan|bench|stress]...   (default: all)
 # Environment: CC, CFLAGS, OUT, SANITIZER (address|undefined|thread|none; default address+UB),
@@ -40,6 +43,9 @@ done
 INCLUDES=(-Iharness/runtime -Iharness/kernel -Ifuzzers)
 for d in "${COPY_DIRS[@]}"; do INCLUDES+=("-I$d"); done
 WARN=(-Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration)
+# Libraries every binary that holds the copies links: the HTTP/1.1 request parser of the shared
+# HTTP layer (harness/http/), nodejs' http-parser, statically so that fuzzers run anywhere.
+LIBS=(-l:libhttp_parser.a)
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 # The fuzz targets, from their registry.
 FUZZERS=()
@@ -112,6 +118,15 @@ core_sanitizer_flags() {
   sanitizer_flags
 }
 
+# archive_lib DIR: LIB_OBJS packed as DIR/libchurn.a, left in LIB_ARCHIVE. A fuzzer linked
+# against the archive pulls in only the objects it references (its own copy, not the others),
+# so libFuzzer's per-run scan of the coverage counters is smaller and every run is cheaper.
+archive_lib() {
+  LIB_ARCHIVE="$1/libchurn.a"
+  rm -f "$LIB_ARCHIVE"
+  ar rcs "$LIB_ARCHIVE" "${LIB_OBJS[@]}"
+}
+
 # compile_lib DIR FLAGS...: the core and the copies into DIR, objects left in LIB_OBJS.
 compile_lib() {
   local dir="$1"; shift
@@ -133,7 +148,7 @@ if [ -n "${LIB_FUZZING_ENGINE:-}" ]; then
   objs=("${OBJS[@]}")
   for fz in "${FUZZERS[@]}"; do
     "$CC" "${cflags[@]}" "${INCLUDES[@]}" -c "fuzzers/$fz.c" -o "${WORK:-$OUT}/churnfuzz-obj/$fz.o"
-    "$CXX" "${cxxflags[@]}" "${WORK:-$OUT}/churnfuzz-obj/$fz.o" "${objs[@]}" "${engine[@]}" -o "$OUT/$fz"
+    "$CXX" "${cxxflags[@]}" "${WORK:-$OUT}/churnfuzz-obj/$fz.o" "${objs[@]}" "${engine[@]}" "${LIBS[@]}" -o "$OUT/$fz"
     if [ -d "corpus/$fz" ]; then
       python3 - "$OUT/${fz}_seed_corpus.zip" "corpus/$fz" <<'PY'
 import os, sys, zipfile
@@ -162,6 +177,11 @@ if ! command -v "$CC" >/dev/null 2>&1; then
   echo "build.sh: compiler '$CC' not found; install it with: apt-get install -y clang" >&2
   exit 2
 fi
+if ! echo '#include <http_parser.h>' | "$CC" -E -x c - >/dev/null 2>&1; then
+  echo "build.sh: http_parser.h not found (the shared HTTP layer's parser); install it with:" \
+    "apt-get install -y libhttp-parser-dev" >&2
+  exit 2
+fi
 
 step() { printf 'build.sh: %s\n' "$*" >&2; }
 
@@ -183,12 +203,13 @@ build_libfuzzer() {
   CORE_UBSAN=0 CC_LIB="$CC" compile_lib "$OUT/obj/libfuzzer" -fsanitize=fuzzer-no-link \
     -fno-sanitize-coverage=trace-cmp "${COV_IGNORE[@]}"
   local objs=("${LIB_OBJS[@]}")
+  archive_lib "$OUT/obj/libfuzzer"
   for fz in "${FUZZERS[@]}"; do
-    "$CC" "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer "fuzzers/$fz.c" "${objs[@]}" -o "$OUT/libfuzzer/$fz"
+    "$CC" "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer "fuzzers/$fz.c" "$LIB_ARCHIVE" "${LIBS[@]}" -o "$OUT/libfuzzer/$fz"
   done
   # The minimal two-fiber run, for measuring libFuzzer's exec/s on the runtime alone.
   "$CC" "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer -Iharness/bench harness/bench/minimal.c \
-    "${objs[@]}" -o "$OUT/bench/fuzz-bench-minimal"
+    "${objs[@]}" "${LIBS[@]}" -o "$OUT/bench/fuzz-bench-minimal"
 }
 
 build_afl() {
@@ -201,9 +222,9 @@ build_afl() {
   step "afl: ${FUZZERS[*]}"
   export AFL_QUIET=1
   CORE_UBSAN=0 CC_LIB=afl-clang-fast compile_lib "$OUT/obj/afl" "${COV_IGNORE[@]}"
-  local objs=("${LIB_OBJS[@]}")
+  archive_lib "$OUT/obj/afl"
   for fz in "${FUZZERS[@]}"; do
-    afl-clang-fast "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer "fuzzers/$fz.c" "${objs[@]}" -o "$OUT/afl/$fz"
+    afl-clang-fast "${BASE[@]}" "${SAN[@]}" -fsanitize=fuzzer "fuzzers/$fz.c" "$LIB_ARCHIVE" "${LIBS[@]}" -o "$OUT/afl/$fz"
   done
 }
 
@@ -213,9 +234,10 @@ build_replay() {
   step "replay: ${FUZZERS[*]}"
   CORE_UBSAN=0 CC_LIB="$CC" compile_lib "$OUT/obj/replay"
   compile_objects "$OUT/obj/replay" "$CC" "${BASE[@]}" "${SAN[@]}" -- harness/entry/replay_main.c
-  local objs=("${LIB_OBJS[@]}" "${OBJS[@]}")
+  local main_obj=("${OBJS[@]}")
+  archive_lib "$OUT/obj/replay"
   for fz in "${FUZZERS[@]}"; do
-    "$CC" "${BASE[@]}" "${SAN[@]}" "fuzzers/$fz.c" "${objs[@]}" -o "$OUT/replay/$fz"
+    "$CC" "${BASE[@]}" "${SAN[@]}" "fuzzers/$fz.c" "${main_obj[@]}" "$LIB_ARCHIVE" "${LIBS[@]}" -o "$OUT/replay/$fz"
   done
 }
 
@@ -225,7 +247,7 @@ build_tests() {
   CC_LIB="$CC" compile_lib "$OUT/obj/tests" -DCF_NO_FUZZ_ENTRY
   compile_objects "$OUT/obj/tests" "$CC" "${BASE[@]}" "${SAN[@]}" -Itests -DCF_NO_FUZZ_ENTRY -- \
     tests/*.c $(printf 'fuzzers/%s.c ' "${FUZZERS[@]}")
-  "$CC" "${BASE[@]}" "${SAN[@]}" "${LIB_OBJS[@]}" "${OBJS[@]}" -o "$OUT/tests/churn-tests"
+  "$CC" "${BASE[@]}" "${SAN[@]}" "${LIB_OBJS[@]}" "${OBJS[@]}" "${LIBS[@]}" -o "$OUT/tests/churn-tests"
 }
 
 build_bench() {
@@ -234,7 +256,7 @@ build_bench() {
   mkdir -p "$OUT/bench"
   "$CC" -O2 -g "${WARN[@]}" "${INCLUDES[@]}" -Iharness/bench -DCF_NO_FUZZ_ENTRY $(core_sources) $(copy_sources) \
     harness/bench/bench_runtime.c harness/bench/minimal.c fuzzers/fuzz_sim_selftest.c \
-    -o "$OUT/bench/bench-runtime"
+    "${LIBS[@]}" -o "$OUT/bench/bench-runtime"
 }
 
 # The unit tests again under ThreadSanitizer (out/tsan/tests/churn-tests): keeps the fiber
@@ -247,15 +269,27 @@ build_tsan() {
 }
 
 build_stress() {
-  if up_to_date "$OUT/stress/tls-stress"; then step "stress: up to date"; return; fi
-  step "stress: toy-stress, tls-stress (pthreads backend, ASan)"
+  # The last binary built below: when it is up to date, so are the others.
+  if up_to_date "$OUT/stress/httpz-stress"; then step "stress: up to date"; return; fi
+  step "stress: toy-stress, tls-stress, kernel-real-check, httpz-serve (pthreads backend, ASan)"
   mkdir -p "$OUT/stress"
   local real=(harness/real/platform_real.c harness/runtime/bugs.c harness/runtime/pool.c
               harness/runtime/report.c)
-  "$CC" "${BASE[@]}" -fsanitize=address,undefined -fno-sanitize-recover=undefined -pthread \
+  local san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -pthread)
+  "$CC" "${BASE[@]}" "${san[@]}" \
     "${real[@]}" harness/real/toy_stress.c harness/toys/toys.c -o "$OUT/stress/toy-stress"
-  "$CC" "${BASE[@]}" -fsanitize=address,undefined -fno-sanitize-recover=undefined -pthread \
+  "$CC" "${BASE[@]}" "${san[@]}" \
     "${real[@]}" harness/real/tls_stress.c harness/tls_intern/*.c -o "$OUT/stress/tls-stress"
+  # The copies on the real kernel: kernel.h on Linux syscalls instead of the simulation.
+  real+=(harness/real/kernel_real.c)
+  "$CC" "${BASE[@]}" "${san[@]}" \
+    "${real[@]}" harness/real/kernel_real_check.c -o "$OUT/stress/kernel-real-check"
+  "$CC" "${BASE[@]}" "${san[@]}" \
+    "${real[@]}" harness/real/httpz_serve.c harness/http/*.c harness/httpz/*.c "${LIBS[@]}" \
+    -o "$OUT/stress/httpz-serve"
+  "$CC" "${BASE[@]}" "${san[@]}" \
+    "${real[@]}" harness/real/httpz_stress.c harness/http/*.c harness/httpz/*.c "${LIBS[@]}" \
+    -o "$OUT/stress/httpz-stress"
 }
 
 mkdir -p "$OUT"/{libfuzzer,afl,replay,tests,bench,stress}

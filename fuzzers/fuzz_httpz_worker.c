@@ -33,7 +33,7 @@ const cf_target_t fuzz_httpz_worker_target = {
     /* A conn that is readable while a pool thread handles it keeps the level-triggered loop
      * spinning until the schedule lets the pool thread finish: a spin ends the safety phase,
      * and a smaller budget keeps such runs cheap (whole runs take a few hundred steps). */
-    .options = {.safety_steps = 4000},
+    .options = {.safety_steps = 2000},
 };
 
 CF_FUZZ_TARGET(fuzz_httpz_worker_target)

@@ -24,6 +24,7 @@ import churn_engines  # noqa: E402
 import churn_explain  # noqa: E402
 import churn_replay  # noqa: E402
 import churn_repro  # noqa: E402
+import churn_serve  # noqa: E402
 import churn_test  # noqa: E402
 import churn_triage  # noqa: E402
 
@@ -165,8 +166,10 @@ def parser():
                        description="Build what is needed, then run: the unit tests and "
                        "self-tests (out/tests/churn-tests, then again under ThreadSanitizer: "
                        "out/tsan/tests/churn-tests), a determinism lint of the simulated code "
-                       "paths, the real-threads stress test "
-                       "(out/stress/toy-stress), the fuzzing self-tests (libFuzzer, and AFL++ when "
+                       "paths, the real-threads stress tests (out/stress/toy-stress, tls-stress, "
+                       "kernel-real-check), the http.zig copy as a real server "
+                       "(out/stress/httpz-serve) checked with curl, raw sockets and wrk, "
+                       "the fuzzing self-tests (libFuzzer, and AFL++ when "
                        "afl-fuzz is installed, must find %s), checks that `churn triage` and "
                        "`churn repro add` refuse bad input and that `churn explain` reads a repro, "
                        "and every `churn replay` check. "
@@ -177,6 +180,8 @@ def parser():
     s.add_argument("--repeat", type=positive_int, default=DEFAULT_REPEAT, metavar="N",
                    help="replays per corpus/repro file (default: %d)" % DEFAULT_REPEAT)
     s.set_defaults(func=churn_test.cmd_test)
+
+    churn_serve.add_parser(sub, Formatter)
 
     s = sub.add_parser("bench", formatter_class=Formatter,
                        help="runtime micro-benchmarks, libFuzzer exec/s, time-to-bug",

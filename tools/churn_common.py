@@ -242,7 +242,7 @@ def parse_bug_ids(spec, what="--bugs"):
 # ---------------------------------------------------------------------------------------------
 # tools and packages
 
-APT_BASE = ["clang", "libclang-rt-dev", "llvm", "zip"]
+APT_BASE = ["clang", "libclang-rt-dev", "llvm", "zip", "libhttp-parser-dev"]
 
 
 def _libfuzzer_runtime_ok():
@@ -260,6 +260,19 @@ def _libfuzzer_runtime_ok():
     return os.path.isabs(path) and os.path.exists(path)
 
 
+def _http_parser_ok():
+    """The HTTP layer's parser (harness/http/): its header compiles and its static library links."""
+    cc = shutil.which(os.environ.get("CC") or "clang")
+    try:
+        return cc is not None and subprocess.run(
+            [cc, "-x", "c", "-", "-o", os.devnull, "-l:libhttp_parser.a"],
+            input="#include <http_parser.h>\nint main(void) { return !http_parser_version(); }\n",
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, universal_newlines=True,
+            timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 # name -> (how to check, Debian package that provides it)
 TOOLS = {
     "clang": (lambda: bool(shutil.which("clang")), "clang"),
@@ -268,8 +281,12 @@ TOOLS = {
     "zip": (lambda: bool(shutil.which("zip")), "zip"),
     "afl-clang-fast": (lambda: bool(shutil.which("afl-clang-fast") and shutil.which("afl-fuzz")),
                        "afl++"),
+    "http_parser.h": (_http_parser_ok, "libhttp-parser-dev"),
+    # Only the real-server check of `churn test` (churn_serve.py) uses these two.
+    "curl": (lambda: bool(shutil.which("curl")), "curl"),
+    "wrk": (lambda: bool(shutil.which("wrk")), "wrk"),
 }
-BASE_TOOLS = ["clang", "libFuzzer runtime", "llvm-symbolizer", "zip"]
+BASE_TOOLS = ["clang", "libFuzzer runtime", "llvm-symbolizer", "zip", "http_parser.h"]
 
 
 def can_apt():
@@ -359,6 +376,8 @@ def stale_reason(paths):
 
 
 BUILD_PARTS = ("libfuzzer", "afl", "replay", "tests", "tsan", "bench", "stress")
+# What ./build.sh stress makes (out/stress/).
+STRESS_BINARIES = ("toy-stress", "tls-stress", "kernel-real-check", "httpz-serve")
 
 
 def expected_outputs(parts, afl_ok):
@@ -375,7 +394,7 @@ def expected_outputs(parts, afl_ok):
         elif part == "bench":
             outs.append(binary("bench", "bench-runtime"))
         elif part == "stress":
-            outs += [binary("stress", "toy-stress"), binary("stress", "tls-stress")]
+            outs += [binary("stress", n) for n in STRESS_BINARIES]
     return outs
 
 

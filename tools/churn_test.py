@@ -14,6 +14,7 @@ from churn_common import (EXIT_FAIL, EXIT_OK, REPO, ChurnError, binary, ensure_b
 from churn_engines import (_na, collect_afl_crashes, libfuzzer_keep_going, prepare_work_corpus,
                            run_afl, run_libfuzzer, signature_of)
 from churn_replay import Checks, replay_checks
+import churn_serve
 
 SELFTEST_TARGET = "fuzz_sim_selftest"
 SELFTEST_BUG = "toy-lost-update"
@@ -122,18 +123,24 @@ def check_determinism_lint(checks):
 
 
 # The real-threads stress tests, run with every toggle off: fixed code must never fail there.
-STRESS_RUNS = [("toy-stress", []), ("tls-stress", ["--seconds", "5"])]
+STRESS_RUNS = [("toy-stress", []), ("tls-stress", ["--seconds", "5"]),
+               ("kernel-real-check", [])]
+
+
+# Targets whose scenario seeds are compiled from scenarios/<target>/*.txt, with their compiler.
+SCENARIO_TOOLS = [("fuzz_epoll_shim", "epoll_scenario.py"), ("fuzz_httpz_worker", "http_scenario.py")]
 
 
 def check_scenario_seeds(checks):
     """Committed scenario seeds must be what their readable scenarios compile to."""
-    name = "scenario seeds match scenarios/fuzz_epoll_shim/*.txt"
-    rc, out = _run(["python3", os.path.join("tools", "epoll_scenario.py"), "--check"], 60)
-    if rc == 0:
-        checks.ok(name)
-    else:
-        checks.fail(name, "%s:\n%s\nrecompile with tools/epoll_scenario.py"
-                    % (_status(rc), tail_text(out, 8)))
+    for target, tool in SCENARIO_TOOLS:
+        name = "scenario seeds match scenarios/%s/*.txt" % target
+        rc, out = _run(["python3", os.path.join("tools", tool), "--check"], 60)
+        if rc == 0:
+            checks.ok(name)
+        else:
+            checks.fail(name, "%s:\n%s\nrecompile with tools/%s"
+                        % (_status(rc), tail_text(out, 8), tool))
 
 
 def check_stress(checks):
@@ -150,6 +157,67 @@ def check_stress(checks):
             checks.ok("%s in %s" % (name, fmt_secs(time.time() - t0)))
         else:
             checks.fail(name, "%s:\n%s" % (_status(rc), tail_text(out, 8)))
+
+
+# The real-server check: the http.zig copy on the real kernel, driven by real clients.
+SERVE_MAX_CONN = 4
+WRK_ARGS = ["-t2", "-c16", "-d3s", "--timeout", "2s"]  # 16 connections over max-conn 4
+
+
+def check_serve(checks):
+    """out/stress/httpz-serve on a free loopback port with --max-conn 4, checked with curl (GET,
+    POST, keep-alive reuse, Connection: close), raw sockets (HTTP/1.0, pipelining, malformed and
+    oversized requests) and wrk (16 connections for 3 s): every response complete, the server
+    still answering and holding no more descriptors than before, then stopped with SIGINT:
+    exit 0 and nothing on stderr (no sanitizer report)."""
+    P = "httpz-serve"
+    sub = churn_serve.sub_check
+    exe = binary("stress", "httpz-serve")
+    if not os.path.exists(exe):
+        checks.fail(P, "%s does not exist" % rel(exe))
+        return
+    why = churn_serve.need_clients()
+    if why:
+        checks.fail(P + " clients", why)
+        return
+    note("running %s --port 0 --max-conn %d with curl and wrk" % (rel(exe), SERVE_MAX_CONN))
+    srv = churn_serve.Server(exe, ["--port", "0", "--max-conn", str(SERVE_MAX_CONN),
+                                   "--workers", "2"], _clean_env())
+    stopped = False
+    tmp = tempfile.mkdtemp(prefix="serve-")
+    try:
+        try:
+            port = srv.wait_listening()
+        except RuntimeError as e:
+            checks.fail(P + " starts on --port 0", str(e))
+            return
+        checks.ok("%s starts on --port 0 (127.0.0.1:%d)" % (P, port))
+        base_fds = srv.fd_count()
+        url = "http://127.0.0.1:%d" % port
+        churn_serve.http_checks(checks, P, port, url, tmp)
+        sub(checks, "%s load: wrk %s over --max-conn %d" % (P, " ".join(WRK_ARGS), SERVE_MAX_CONN),
+            lambda: churn_serve.wrk_check(url, WRK_ARGS))
+
+        def answers():
+            rc, res, err = churn_serve.curl([url + "/after"])
+            ok = rc == 0 and len(res) == 1 and res[0][0] == 200 and \
+                churn_serve.names(res[0][2], "/after", "GET")
+            return ok, "" if ok else "curl exit %s, %r %s" % (rc, res, err)
+        sub(checks, P + " still answers after the load", answers)
+        n = srv.settle_fds(base_fds)
+        sub(checks, P + " holds no leaked descriptor once idle",
+            lambda: (n == base_fds, "%s open, %d at the start" % (n, base_fds)))
+        stopped = True
+        rc, out, err = srv.stop()
+        m = re.search(r"(\d+) requests served", out)
+        clean = rc == 0 and m is not None and not err.strip()
+        sub(checks, P + " stops on SIGINT with exit 0 and no sanitizer output",
+            lambda: (clean, "%s requests served" % m.group(1) if clean else
+                     "%s, stdout %r, stderr:\n%s" % (_status(rc), out.strip(), tail_text(err, 12))))
+    finally:
+        if not stopped:
+            srv.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _seed_copy(tmp, name, nonempty):
@@ -319,6 +387,7 @@ def cmd_test(args):
     check_determinism_lint(checks)
     check_scenario_seeds(checks)
     check_stress(checks)
+    check_serve(checks)
     tmp = None
     if args.quick:
         say("skip fuzzing self-tests (--quick)")

@@ -267,7 +267,9 @@ static bool take_response(conn_t *c) {
             "%s: the request asked to close but the response keeps the connection alive",
             e->line[0] ? e->line : "bad request");
   c->close_seen = says_close;
+  cf_host_lock(); /* bookkeeping shared by the client threads of the real backend */
   c->all->answered++;
+  cf_host_unlock();
   cf_progress();
   pop_expect(c);
   memmove(c->rbuf, c->rbuf + head_len + clen, c->rlen - head_len - clen);
@@ -382,18 +384,29 @@ static void client_main(void *arg) {
     run_connection(all, cl->index, i, &all->wl->conn[cl->index][i]);
 }
 
-http_clients_t *http_clients_start(ks_kernel_t *k, uint16_t port, const http_workload_t *wl,
-                                   const char *system) {
+http_clients_t *http_clients_new(ks_kernel_t *k, uint16_t port, const http_workload_t *wl,
+                                 const char *system) {
   http_clients_t *c = cf_sim_alloc(sizeof *c);
   c->k = k;
   c->port = port;
   c->wl = wl;
   c->system = system;
+  return c;
+}
+
+void http_clients_run(http_clients_t *c) {
+  const http_workload_t *wl = c->wl;
   if (wl->resets) cf_fault_enable(CF_FAULT_RESET, true);
   for (int i = 0; i < wl->nclients; i++) {
     c->client[i] = (struct client){c, i};
     cf_thread_spawn(&c->threads[i], client_main, &c->client[i], "client");
   }
+}
+
+http_clients_t *http_clients_start(ks_kernel_t *k, uint16_t port, const http_workload_t *wl,
+                                   const char *system) {
+  http_clients_t *c = http_clients_new(k, port, wl, system);
+  http_clients_run(c);
   return c;
 }
 

@@ -148,7 +148,11 @@ typedef enum http_drop_reason {
 typedef struct http_clients http_clients_t;
 
 /* The clients of one run: nclients fibers connecting to port on kernel k. system names the
- * server in oracle lines. */
+ * server in oracle lines. new() only prepares them (so a server can be given the pointer
+ * before it starts), run() starts their threads; start() is both. */
+http_clients_t *http_clients_new(ks_kernel_t *k, uint16_t port, const http_workload_t *wl,
+                                 const char *system);
+void http_clients_run(http_clients_t *c);
 http_clients_t *http_clients_start(ks_kernel_t *k, uint16_t port, const http_workload_t *wl,
                                    const char *system);
 /* Wait for every client fiber to finish its script. */

@@ -45,7 +45,20 @@ static struct {
   int used; /* ghosts [0, used) have been taken this run: the loops look no further */
 } chk;
 
+/* The hooks run on the copy's threads: under the host lock on the real backend, and as oracle
+ * sections (hidden from TSan, no yield) in simulation, where the ghost state is shared by
+ * every fiber. */
+static void enter(void) {
+  cf_host_lock();
+  cf_oracle_begin();
+}
+static void leave(void) {
+  cf_oracle_end();
+  cf_host_unlock();
+}
+
 static const cf_site_t *site_of_state(httpz_state_t s);
+static void check_lists(Worker *w, const char *where);
 
 void chk_httpz_init(Worker *w) {
   memset(&chk, 0, sizeof chk);
@@ -65,16 +78,16 @@ static ghost_t *free_ghost(void) {
 }
 
 void chk_httpz_created(Worker *w, Conn *c) {
-  cf_host_lock();
+  enter();
   ghost_t *g = free_ghost();
   if (!g) {
-    cf_host_unlock();
+    leave();
     cf_fail("capacity", HTTPZ_SYSTEM, CF_SITE("checker.created"), "more than %d live conns",
             GHOSTS);
   }
   *g = (ghost_t){.conn = c, .serial = cf_pool_serial(c), .fd = c->protocol.http->socket};
   chk.nlive++;
-  cf_host_unlock();
+  leave();
 }
 
 void chk_httpz_dispatch(Worker *w, Conn *c) {
@@ -84,10 +97,10 @@ void chk_httpz_dispatch(Worker *w, Conn *c) {
 }
 
 void chk_httpz_destroying(Worker *w, Conn *c) {
-  cf_host_lock();
+  enter();
   ghost_t *g = ghost_of(c);
   if (!g || !cf_pool_is_live(c)) {
-    cf_host_unlock();
+    leave();
     cf_fail("double-destroy", HTTPZ_SYSTEM, CF_SITE("conn_mem_pool.destroy"),
             "destroying a Conn that is not allocated (H4)");
   }
@@ -95,7 +108,6 @@ void chk_httpz_destroying(Worker *w, Conn *c) {
   unsigned long long serial = (unsigned long long)g->serial;
   g->conn = NULL;
   chk.nlive--;
-  cf_host_unlock();
   uint64_t data = (uint64_t)(uintptr_t)c;
   for (int i = w->loop.next; i < w->loop.count; i++)
     if (w->loop.event_list[i].data == data)
@@ -104,6 +116,7 @@ void chk_httpz_destroying(Worker *w, Conn *c) {
               "it (H2b)", serial, fd, i);
   ks_epoll_item_t items[64];
   int n = ks_epoll_items(w->k, w->loop.fd, items, 64);
+  leave();
   for (int i = 0; i < n && i < 64; i++)
     if (items[i].data == data)
       cf_fail("registered-freed", HTTPZ_SYSTEM, CF_SITE("conn_mem_pool.destroy"),
@@ -112,41 +125,46 @@ void chk_httpz_destroying(Worker *w, Conn *c) {
 }
 
 void chk_httpz_fd_opened(Worker *w, int fd) {
-  cf_host_lock();
+  enter();
   if (fd >= 0 && fd < FDS) chk.fd_open[fd] = true;
-  cf_host_unlock();
+  leave();
 }
 
-bool chk_httpz_holds_fd(Worker *w, int fd) { return fd >= 0 && fd < FDS && chk.fd_open[fd]; }
+bool chk_httpz_holds_fd(Worker *w, int fd) {
+  enter();
+  bool held = fd >= 0 && fd < FDS && chk.fd_open[fd];
+  leave();
+  return held;
+}
 
 void chk_httpz_closing(Worker *w, int fd) {
-  cf_host_lock();
+  enter();
   bool was_open = fd >= 0 && fd < FDS && chk.fd_open[fd];
   if (was_open) chk.fd_open[fd] = false;
-  cf_host_unlock();
+  leave();
   if (!was_open && fd >= 0 && fd < FDS)
     cf_fail("double-close", HTTPZ_SYSTEM, CF_SITE("conn.close"),
             "closing fd %d, which the server no longer holds (H4)", fd);
 }
 
 void chk_httpz_handed_over(Worker *w, Conn *c) {
-  cf_host_lock();
+  enter();
   ghost_t *g = ghost_of(c);
   if (g) {
     g->handed_over = true;
     g->handover = cf_obligation_open(HTTPZ_SYSTEM, "handed-over conn processed", g->serial);
   }
-  cf_host_unlock();
+  leave();
 }
 
 void chk_httpz_signal_processed(Worker *w, Conn *c) {
-  cf_host_lock();
+  enter();
   ghost_t *g = ghost_of(c);
   if (g && g->handed_over) {
     g->handed_over = false;
     cf_obligation_close(g->handover);
   }
-  cf_host_unlock();
+  leave();
 }
 
 /* ---- H3, H5 ----------------------------------------------------------------------------------- */
@@ -189,6 +207,14 @@ static const cf_site_t *site_of_state(httpz_state_t s) {
 
 void chk_httpz_lists(Worker *w, const char *where) {
   if (!cf_in_sim()) return;
+  /* Reads lists other fibers own without their locks: atomic in simulation, and hidden from
+   * TSan as an oracle's reads. */
+  cf_oracle_begin();
+  check_lists(w, where);
+  cf_oracle_end();
+}
+
+static void check_lists(Worker *w, const char *where) {
   bool seen[GHOSTS] = {0};
   const struct {
     const List *l;
@@ -230,7 +256,15 @@ void chk_httpz_lists(Worker *w, const char *where) {
 
 /* ---- leaks at quiescence ---------------------------------------------------------------------- */
 
+static void check_quiescent(Worker *w);
+
 void chk_httpz_quiescent(Worker *w) {
+  enter();
+  check_quiescent(w);
+  leave();
+}
+
+static void check_quiescent(Worker *w) {
   if (w->len != 0 || chk.nlive != 0 || w->conn_mem_pool.live != 0)
     cf_fail("leak", HTTPZ_SYSTEM, CF_SITE("quiescence.conns"),
             "every client is done, but len %u, %d live Conns, %zu Conns allocated", w->len,

@@ -192,6 +192,9 @@ static inline uint32_t httpz_timestamp(void) { return (uint32_t)(cf_now() / HTTP
 
 /* httpz_world.c: one simulated run (the fuzz target's main). */
 void httpz_world_main(void *arg);
+/* The server process's descriptors (listener, epoll, eventfds, accepted sockets), as the
+ * bitmap ks_fork takes: what a child forked by the app holds. */
+void httpz_server_fds(Worker *w, uint8_t *set);
 
 /* worker.c */
 void httpz_list_insert(List *l, Conn *c);

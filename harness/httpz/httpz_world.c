@@ -48,12 +48,11 @@ static void decode(world_t *wd) {
   http_workload_decode(&wd->wl);
 }
 
-/* The server process's descriptors: what a fork of it copies. */
-static void server_fds(world_t *wd, uint8_t *set) {
+void httpz_server_fds(Worker *w, uint8_t *set) {
   memset(set, 0, KS_NFD / 8);
-  Worker *w = wd->w;
-  int own[] = {wd->listener, w->loop.fd, w->loop.event_fd, w->loop.close_fd};
-  for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) set[own[i] / 8] |= 1u << (own[i] % 8);
+  int own[] = {w->listener, w->loop.fd, w->loop.event_fd, w->loop.close_fd};
+  for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+    if (own[i] >= 0 && own[i] < KS_NFD) set[own[i] / 8] |= 1u << (own[i] % 8);
   for (int fd = 0; fd < KS_NFD; fd++)
     if (chk_httpz_holds_fd(w, fd)) set[fd / 8] |= 1u << (fd % 8);
 }
@@ -63,7 +62,7 @@ static void app_main(void *arg) {
   for (int i = 0; i < wd->nforks; i++) {
     for (int y = 0; y < wd->fork[i].yields_before; y++) cf_yield("app.before-fork");
     uint8_t set[KS_NFD / 8];
-    server_fds(wd, set);
+    httpz_server_fds(wd->w, set);
     ks_fork_t *child = ks_fork(wd->k, set);
     cf_note(CF_SITE("app.fork"), "fork %d holds the server's descriptors", i);
     for (int y = 0; y < wd->fork[i].yields_held; y++) cf_yield("app.child-running");
@@ -84,6 +83,8 @@ void httpz_world_main(void *arg) {
   wd->listener = ks_socket(k, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (wd->listener < 0 || ks_bind(k, wd->listener, PORT) < 0 || ks_listen(k, wd->listener, 16) < 0)
     cf_fail("harness", HTTPZ_SYSTEM, CF_SITE("world.listen"), "cannot listen");
+  /* The server reads cfg.clients (to learn of dropped connections) from its start on. */
+  wd->cfg.clients = http_clients_new(k, PORT, &wd->wl, HTTPZ_SYSTEM);
   wd->w = httpz_server_start(k, &wd->cfg, wd->listener);
   if (!wd->w) cf_fail("harness", HTTPZ_SYSTEM, CF_SITE("world.start"), "the worker did not start");
   if (wd->faults) {
@@ -91,7 +92,7 @@ void httpz_world_main(void *arg) {
     cf_fault_enable(CF_FAULT_SHORT_WRITE, true);
     cf_fault_enable(CF_FAULT_EPOLL_NOMEM, true);
   }
-  wd->cfg.clients = http_clients_start(k, PORT, &wd->wl, HTTPZ_SYSTEM);
+  http_clients_run(wd->cfg.clients);
   cf_thread_spawn(&wd->app, app_main, wd, "app");
   /* Nobody joins the clients: a client waiting forever for an answer then shows as an open
    * obligation at quiescence (liveness@response), not as main's join deadlocking. */

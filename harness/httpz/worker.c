@@ -365,8 +365,9 @@ static httpz_state_t settled_state(HTTPConn *h) {
   return s;
 }
 
-/* One .recv: read and parse on the loop thread while the conn is in request or keepalive. */
-static void on_recv(Worker *w, Conn *conn, uint32_t now) {
+/* One .recv: read and parse on the loop thread while the conn is in request or keepalive.
+ * Returns false when the event was skipped (the conn belongs to a pool thread). */
+static bool on_recv(Worker *w, Conn *conn, uint32_t now) {
   chk_httpz_dispatch(w, conn);
   HTTPConn *h = conn->protocol.http;
   switch (settled_state(h)) {
@@ -375,13 +376,13 @@ static void on_recv(Worker *w, Conn *conn, uint32_t now) {
     break;
   case STATE_ACTIVE:
   case STATE_HANDOVER:
-    return; /* level-triggered: reported again once the pool thread is done */
+    return false; /* level-triggered: reported again once the pool thread is done */
   }
   size_t room;
   uint8_t *space = http_req_space(&h->req_state, &room);
   ssize_t n = room ? ks_recv(w->k, h->socket, space, room, 0) : 0;
   http_req_status_t st;
-  if (n == -EAGAIN) return;
+  if (n == -EAGAIN) return true;
   if (n < 0 || (n == 0 && room)) {
     st = HTTP_REQ_ERROR; /* reset, or EOF: nothing to answer */
     h->req_state.error_status = 0;
@@ -394,14 +395,15 @@ static void on_recv(Worker *w, Conn *conn, uint32_t now) {
     httpz_conn_close(w, conn);
     disown(w, conn);
     if (w->full) enableListener(w);
-    return;
+    return true;
   }
   if (st == HTTP_REQ_MORE) {
     httpz_swapList(w, conn, STATE_REQUEST);
-    return;
+    return true;
   }
   httpz_swapList(w, conn, STATE_ACTIVE);
   httpz_thread_pool_spawn(w, (httpz_job_t){w, now, conn});
+  return true;
 }
 
 static void post_ready(Worker *w) {
@@ -422,8 +424,10 @@ static void run(void *arg) {
   uint32_t now = httpz_timestamp(), last_timeout = now;
   for (;;) {
     int timeout = 1;
+    bool acted = false; /* for the checker: more happened than skipped events */
     if (now - last_timeout > 1) {
       bool had_timeouts = prepareToWait(w, now, &timeout);
+      acted = had_timeouts;
       if (had_timeouts && w->full) enableListener(w);
       last_timeout = now;
     }
@@ -434,13 +438,16 @@ static void run(void *arg) {
     }
     now = httpz_timestamp();
     bool closed_conn = false, has_signal = false;
+    acted |= w->loop.count == 0;
     while (w->loop.next < w->loop.count) {
       ks_epoll_event_t ev = w->loop.event_list[w->loop.next++];
       switch (ev.data) {
       case DATA_ACCEPT:
+        acted = true;
         if (accept_conns(w, now) < 0) cf_sleep(5);
         break;
       case DATA_SIGNAL:
+        acted = true;
         /* #214: processing the signal here freed conns a later event of this batch named. */
         if (cf_bug(CF_BUG_HTTPZ_214_INLINE_SIGNAL)) /* e50bf99^ worker.zig:579 */
           processSignal(w, &closed_conn);
@@ -450,13 +457,14 @@ static void run(void *arg) {
       case DATA_SHUTDOWN:
         return;
       default:
-        on_recv(w, (Conn *)(uintptr_t)ev.data, now);
+        acted |= on_recv(w, (Conn *)(uintptr_t)ev.data, now);
       }
     }
     if (has_signal) processSignal(w, &closed_conn);
     if (w->thread_pool.batch_size > 0) httpz_thread_pool_flush(w, w->thread_pool.batch_size);
     if (w->full && (closed_conn || w->len < w->max_conn)) enableListener(w);
-    chk_httpz_lists(w, "end of loop iteration");
+    /* An iteration that only skipped events (a level-triggered spin) changed nothing. */
+    if (acted) chk_httpz_lists(w, "end of loop iteration");
   }
 }
 

@@ -1,0 +1,140 @@
+/* httpz_serve.c: the http.zig copy (harness/httpz/) as a real HTTP server on 127.0.0.1, on
+ * pthreads (platform_real.c) and Linux (kernel_real.c), so real clients (curl, wrk, a browser)
+ * can drive it: `churn serve httpz`, and the server `churn test` checks.
+ *
+ * Usage: httpz-serve [--port N] [--workers N] [--max-conn N] [-v]   (toggles from CHURN_BUGS)
+ * Prints `httpz-serve: listening on 127.0.0.1:PORT` once it accepts (PORT is the one the
+ * kernel picked for --port 0), then serves until SIGINT or SIGTERM, stops the worker, prints
+ * the requests served and exits 0. A bad option or a port it cannot have: one line on stderr,
+ * exit status 2. An oracle of the copy or a sanitizer that fires aborts, as in the stress
+ * tests. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cf.h"
+#include "httpz.h"
+#include "kernel.h"
+
+void cf_real_end_run(void);
+
+#define PROG "httpz-serve"
+
+static void usage(FILE *to) {
+  fprintf(to,
+          "usage: " PROG " [--port N] [--workers N] [--max-conn N] [-v]\n"
+          "Runs the http.zig NonBlocking worker copy (harness/httpz/) as a real server on\n"
+          "127.0.0.1 until SIGINT or SIGTERM. Every request on any path is answered 200 with a\n"
+          "short body naming it.\n"
+          "  --port N      port to listen on, 0 for any free one (default 8080)\n"
+          "  --workers N   thread pool threads, 1..%d (default 2)\n"
+          "  --max-conn N  connections served at once, 1..65536 (default 64)\n"
+          "  -v            one line on stderr per connection event\n"
+          "Bug toggles come from CHURN_BUGS (see `churn bugs`). Exit status: 0 after a signal,\n"
+          "1 when the server could not start, 2 on a bad option or a port that cannot be had.\n",
+          TP_MAX_THREADS);
+}
+
+__attribute__((noreturn, format(printf, 1, 2))) static void bad(const char *fmt, ...) {
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, PROG ": %s (see " PROG " --help)\n", msg);
+  exit(2);
+}
+
+/* The option's value as a whole number in [lo, hi], or exit 2. */
+static long number(int argc, char **argv, int *i, long lo, long hi) {
+  const char *opt = argv[*i];
+  if (*i + 1 >= argc) bad("%s needs a value", opt);
+  const char *s = argv[++*i];
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi)
+    bad("%s: %s is not a whole number in %ld..%ld", opt, s, lo, hi);
+  return v;
+}
+
+static void log_line(void *arg, const char *line) {
+  (void)arg;
+  fprintf(stderr, PROG ": %s\n", line); /* one call per line: stdio keeps lines whole */
+}
+
+int main(int argc, char **argv) {
+  long port = 8080, workers = 2, max_conn = 64;
+  bool verbose = false;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      usage(stdout);
+      return 0;
+    } else if (strcmp(argv[i], "--port") == 0) {
+      port = number(argc, argv, &i, 0, 65535);
+    } else if (strcmp(argv[i], "--workers") == 0) {
+      workers = number(argc, argv, &i, 1, TP_MAX_THREADS);
+    } else if (strcmp(argv[i], "--max-conn") == 0) {
+      max_conn = number(argc, argv, &i, 1, 65536);
+    } else if (strcmp(argv[i], "-v") == 0) {
+      verbose = true;
+    } else {
+      bad("unknown option %s", argv[i]);
+    }
+  }
+  cf_bugs_from_env();
+
+  /* Signals are taken by sigwait below only: blocked before any thread exists, so no server
+   * thread is ever interrupted (the copy, written for the model, never sees EINTR). An
+   * inherited SIG_IGN (a background job of a script) would discard them unseen: reset it. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+
+  httpz_config_t cfg;
+  httpz_config_default(&cfg);
+  cfg.thread_pool_count = (int)workers;
+  cfg.max_conn = (uint32_t)max_conn;
+  /* Preallocating more than may ever be used is what http.zig avoids too (min of the two). */
+  if (cfg.min_conn > cfg.max_conn) cfg.min_conn = cfg.max_conn;
+  if (verbose) cfg.log = log_line;
+
+  ks_kernel_t *k = ks_kernel_new(NULL);
+  int fd = ks_socket(k, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int rc = fd < 0 ? fd : ks_bind(k, fd, (uint16_t)port);
+  if (rc == 0) rc = ks_listen(k, fd, 128);
+  if (rc < 0) {
+    fprintf(stderr, PROG ": cannot listen on 127.0.0.1:%ld: %s\n", port, strerror(-rc));
+    ks_kernel_free(k);
+    return 2;
+  }
+  Worker *w = httpz_server_start(k, &cfg, fd);
+  if (!w) {
+    fprintf(stderr, PROG ": the worker did not start (its epoll or eventfds)\n");
+    cf_real_end_run();
+    ks_kernel_free(k);
+    return 1;
+  }
+  printf(PROG ": listening on 127.0.0.1:%d\n", ks_getsockport(k, fd));
+  fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop, &sig);
+  if (verbose) fprintf(stderr, PROG ": %s: stopping\n", strsignal(sig));
+  httpz_server_stop(w);
+  unsigned long long served = (unsigned long long)httpz_server_requests(w);
+  cf_real_end_run(); /* the worker's memory (cf_sim_alloc), as at the end of a simulated run */
+  ks_close(k, fd);
+  ks_kernel_free(k);
+  printf(PROG ": stopped after %s, %llu requests served\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+         served);
+  return 0;
+}
