@@ -27,6 +27,7 @@ DEFAULT_BUGS = {
     "fuzz_sim_selftest": "toy-lost-update",
     "fuzz_tls_intern": "tls-27838-resurrect",
     "fuzz_epoll_shim": "epoll-73-transient-dup,epoll-73-no-generation",
+    "fuzz_httpz_worker": "httpz-120-disown-no-del",
 }
 EPILOG = textwrap.fill(
     "time-to-bug (WHAT is a fuzz target): for each toggle in --bugs (default: the target's "
