@@ -279,7 +279,7 @@ build_stress() {
   "$CC" "${BASE[@]}" "${san[@]}" \
     "${real[@]}" harness/real/toy_stress.c harness/toys/toys.c -o "$OUT/stress/toy-stress"
   "$CC" "${BASE[@]}" "${san[@]}" \
-    "${real[@]}" harness/real/tls_stress.c harness/tls_intern/*.c -o "$OUT/stress/tls-stress"
+    "${real[@]}" harness/real/stress.c harness/real/tls_stress.c harness/tls_intern/*.c -o "$OUT/stress/tls-stress"
   # The copies on the real kernel: kernel.h on Linux syscalls instead of the simulation.
   real+=(harness/real/kernel_real.c)
   "$CC" "${BASE[@]}" "${san[@]}" \
@@ -288,7 +288,7 @@ build_stress() {
     "${real[@]}" harness/real/httpz_serve.c harness/http/*.c harness/httpz/*.c "${LIBS[@]}" \
     -o "$OUT/stress/httpz-serve"
   "$CC" "${BASE[@]}" "${san[@]}" \
-    "${real[@]}" harness/real/httpz_stress.c harness/http/*.c harness/httpz/*.c "${LIBS[@]}" \
+    "${real[@]}" harness/real/stress.c harness/real/httpz_stress.c harness/http/*.c harness/httpz/*.c "${LIBS[@]}" \
     -o "$OUT/stress/httpz-stress"
 }
 

@@ -13,19 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cf.h"
 #include "httpz.h"
-
-void cf_real_end_run(void);
-
-static double seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "stress.h"
 
 static void on_alarm(int sig) {
   (void)sig;
@@ -113,53 +105,38 @@ static void round_once(const httpz_config_t *base, const http_workload_t *wl) {
   httpz_server_stop(w);
   ks_close(k, l);
   ks_kernel_free(k);
-  cf_real_end_run();
+}
+
+typedef struct stress {
+  httpz_config_t cfg;
+  http_workload_t wl;
+} stress_t;
+
+static void round_timed(void *arg) {
+  stress_t *st = arg;
+  alarm(20);
+  round_once(&st->cfg, &st->wl);
+  alarm(0);
 }
 
 int main(int argc, char **argv) {
-  double limit = 10;
-  long max_rounds = 0;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
-      limit = atof(argv[++i]);
-    } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
-      max_rounds = atol(argv[++i]);
-    } else {
-      printf("usage: %s [--seconds S] [--rounds N]\n"
-             "Runs the http.zig worker copy on pthreads and loopback sockets under connection\n"
-             "churn (4 clients, max_conn 2, forks holding the server's sockets) until S seconds\n"
-             "(default 10) or N rounds pass. Toggles come from CHURN_BUGS. A failure aborts\n"
-             "(non-zero exit); 0 means no hit.\n",
-             argv[0]);
-      return strcmp(argv[i], "--help") == 0 ? 0 : 2;
-    }
-  }
-  cf_bugs_from_env();
   signal(SIGPIPE, SIG_IGN);
   signal(SIGALRM, on_alarm);
-  httpz_config_t cfg;
-  httpz_config_default(&cfg);
-  cfg.max_conn = 2;
-  cfg.min_conn = 1;
-  cfg.thread_pool_count = 2;
-  cfg.max_request_per_connection = 3;
-  http_workload_t wl;
-  workload(&wl);
-  double t0 = seconds(), next_report = t0 + 10;
-  long rounds = 0;
-  while ((max_rounds == 0 || rounds < max_rounds) && seconds() - t0 < limit) {
-    alarm(20);
-    round_once(&cfg, &wl);
-    rounds++;
-    if (seconds() >= next_report) {
-      printf("httpz-stress: %.0fs: %ld rounds (%ld connections), no failure yet\n",
-             seconds() - t0, rounds, rounds * HTTP_MAX_CLIENTS * HTTP_MAX_CONNS);
-      fflush(stdout);
-      next_report += 10;
-    }
-  }
-  alarm(0);
-  printf("httpz-stress: %ld rounds (%ld connections) in %.1fs, no failure\n", rounds,
-         rounds * HTTP_MAX_CLIENTS * HTTP_MAX_CONNS, seconds() - t0);
-  return 0;
+  static stress_t st;
+  httpz_config_default(&st.cfg);
+  st.cfg.max_conn = 2;
+  st.cfg.min_conn = 1;
+  st.cfg.thread_pool_count = 2;
+  st.cfg.max_request_per_connection = 3;
+  workload(&st.wl);
+  const stress_test_t t = {
+      .name = "httpz-stress",
+      .about = "Runs the http.zig worker copy on pthreads and loopback sockets under connection\n"
+               "churn: 4 clients, max_conn 2, forks holding the server's sockets.\n",
+      .unit = "connections",
+      .units_per_round = HTTP_MAX_CLIENTS * HTTP_MAX_CONNS,
+      .round = round_timed,
+      .arg = &st,
+  };
+  return stress_main(&t, argc, argv);
 }
