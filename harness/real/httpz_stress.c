@@ -99,10 +99,12 @@ static void round_once(const httpz_config_t *base, const http_workload_t *wl) {
   http_clients_join(cfg->clients);
   cf_atomic_store(&a->stop, 1);
   cf_thread_join(&a->thread);
-  /* Every client closed: the server closes its side once it has read the EOFs. */
+  /* Every client closed: the server closes its side once it has read the EOFs. The leak
+   * checks run once the worker is stopped (its threads joined): until then the loop thread may
+   * be between `len -= 1` and the destroy that follows it. */
   for (int i = 0; i < 2000 && httpz_server_len(w) > 0; i++) usleep(1000);
-  chk_httpz_quiescent(w);
   httpz_server_stop(w);
+  chk_httpz_quiescent(w);
   ks_close(k, l);
   ks_kernel_free(k);
 }
