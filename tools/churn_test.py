@@ -124,7 +124,7 @@ def check_determinism_lint(checks):
 
 # The real-threads stress tests, run with every toggle off: fixed code must never fail there.
 STRESS_RUNS = [("toy-stress", []), ("tls-stress", ["--seconds", "5"]),
-               ("kernel-real-check", [])]
+               ("httpz-stress", ["--seconds", "5"]), ("kernel-real-check", [])]
 
 
 # Targets whose scenario seeds are compiled from scenarios/<target>/*.txt, with their compiler.
