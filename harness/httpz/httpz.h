@@ -81,7 +81,6 @@ typedef struct HTTPConn {
   uint32_t request_count;
   http_req_t req_state;
   uint8_t buf[2048];            /* req_state's buffer */
-  bool in_pool;                 /* HTTPConnPool bookkeeping: sitting in conns[] */
 } HTTPConn;
 
 /* Conn(WSH) (worker.zig:1513). protocol comes first: std.heap.MemoryPool writes its free-list
@@ -126,8 +125,6 @@ typedef struct httpz_job {
 #define TP_MAX_THREADS 4
 
 typedef struct tp_worker {
-  struct ThreadPool *pool;
-  int index;
   size_t tail, head;
   httpz_job_t queue[TP_QUEUE_LEN];
   bool stopped;

@@ -67,8 +67,6 @@ void httpz_thread_pool_init(Worker *w, int count) {
   tp->nworkers = count;
   for (int i = 0; i < count; i++) {
     tp_worker_t *t = &tp->workers[i];
-    t->pool = tp;
-    t->index = i;
     t->peer = &tp->workers[(i + 1) % count];
     cf_mutex_init(&t->mutex, "thread_pool.mutex");
     cf_cond_init(&t->read_cond, "thread_pool.read_cond");

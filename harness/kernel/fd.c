@@ -7,11 +7,6 @@
  * kqueue knotes go as soon as their descriptor number closes (BSD knote_fdclose). */
 #include "kernel_internal.h"
 
-void ks_config_default(ks_config_t *cfg) {
-  memset(cfg, 0, sizeof *cfg);
-  cfg->sock_buf_bytes = 64 * 1024;
-}
-
 ks_kernel_t *ks_kernel_new(const ks_config_t *cfg) {
   ks_kernel_t *k = calloc(1, sizeof *k);
   if (!k) abort();

@@ -49,8 +49,11 @@ typedef struct ks_config {
   uint32_t sock_buf_bytes;
 } ks_config_t;
 
-/* The defaults: 64 KiB socket buffers. */
-void ks_config_default(ks_config_t *cfg);
+/* The defaults: 64 KiB socket buffers. Inline, so the simulated kernel and the real-kernel
+ * backend (harness/real/kernel_real.c) share one definition. */
+static inline void ks_config_default(ks_config_t *cfg) {
+  *cfg = (ks_config_t){.sock_buf_bytes = 64 * 1024};
+}
 /* A fresh kernel with an empty fd table; cfg NULL selects the defaults. Never NULL. */
 ks_kernel_t *ks_kernel_new(const ks_config_t *cfg);
 /* Close every descriptor and free every object, also those still held by calls that were

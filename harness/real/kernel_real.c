@@ -128,11 +128,6 @@ static ssize_t negz(ssize_t r) { return r < 0 ? -(ssize_t)errno : r; }
     r_;                                             \
   }))
 
-void ks_config_default(ks_config_t *cfg) {
-  memset(cfg, 0, sizeof *cfg);
-  cfg->sock_buf_bytes = 64 * 1024;
-}
-
 ks_kernel_t *ks_kernel_new(const ks_config_t *cfg) {
   ks_kernel_t *k = calloc(1, sizeof *k);
   if (!k) abort();
