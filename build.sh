@@ -18,6 +18,8 @@
 #   stress/kernel-real-check  self-check of kernel.h on real syscalls (harness/real/kernel_real.c)
 #   stress/httpz-serve   the http.zig copy as a real server on 127.0.0.1 (`churn serve httpz`)
 #   stress/httpz-stress  the http.zig copy under connection churn on real threads and sockets
+#   stress/btc-serve     the Bitcoin Core HTTPServer copy as a real server (`churn serve btc`)
+#   stress/btc-stress    the Bitcoin Core HTTPServer copy under pipelined bursts on real threads
 #   tsan/tests/churn-tests  the unit tests under ThreadSanitizer
 # Usage: ./build.sh [all|libfuzzer|afl|replay|tests|tsan|bench|stress]...   (default: all)
 # Environment: CC, CFLAGS, OUT, SANITIZER (address|undefined|thread|none; default address+UB),
@@ -270,8 +272,8 @@ build_tsan() {
 
 build_stress() {
   # The last binary built below: when it is up to date, so are the others.
-  if up_to_date "$OUT/stress/httpz-stress"; then step "stress: up to date"; return; fi
-  step "stress: toy-stress, tls-stress, kernel-real-check, httpz-serve (pthreads backend, ASan)"
+  if up_to_date "$OUT/stress/btc-stress"; then step "stress: up to date"; return; fi
+  step "stress: toy-stress, tls-stress, kernel-real-check, httpz-serve, btc-serve (pthreads backend, ASan)"
   mkdir -p "$OUT/stress"
   local real=(harness/real/platform_real.c harness/runtime/bugs.c harness/runtime/pool.c
               harness/runtime/report.c)
@@ -285,11 +287,17 @@ build_stress() {
   "$CC" "${BASE[@]}" "${san[@]}" \
     "${real[@]}" harness/real/kernel_real_check.c -o "$OUT/stress/kernel-real-check"
   "$CC" "${BASE[@]}" "${san[@]}" \
-    "${real[@]}" harness/real/httpz_serve.c harness/http/*.c harness/httpz/*.c "${LIBS[@]}" \
-    -o "$OUT/stress/httpz-serve"
+    "${real[@]}" harness/real/serve.c harness/real/httpz_serve.c harness/http/*.c harness/httpz/*.c \
+    "${LIBS[@]}" -o "$OUT/stress/httpz-serve"
   "$CC" "${BASE[@]}" "${san[@]}" \
     "${real[@]}" harness/real/stress.c harness/real/httpz_stress.c harness/http/*.c harness/httpz/*.c "${LIBS[@]}" \
     -o "$OUT/stress/httpz-stress"
+  "$CC" "${BASE[@]}" "${san[@]}" \
+    "${real[@]}" harness/real/serve.c harness/real/btc_serve.c harness/http/*.c harness/btc_http/*.c \
+    "${LIBS[@]}" -o "$OUT/stress/btc-serve"
+  "$CC" "${BASE[@]}" "${san[@]}" \
+    "${real[@]}" harness/real/stress.c harness/real/btc_stress.c harness/http/*.c harness/btc_http/*.c \
+    "${LIBS[@]}" -o "$OUT/stress/btc-stress"
 }
 
 mkdir -p "$OUT"/{libfuzzer,afl,replay,tests,bench,stress}

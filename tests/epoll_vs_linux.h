@@ -1,6 +1,7 @@
 /* epoll_vs_linux.h: what the differential test's driver (test_epoll_vs_linux.c) and its
- * operation generators (epoll_vs_linux_ops.c) share: the world of one sequence, deterministic
- * randomness, logging and comparison. Both files define _GNU_SOURCE before any include. */
+ * operation generators (epoll_vs_linux_ops.c, poll_vs_linux_ops.c) share: the world of one
+ * sequence, deterministic randomness, logging and comparison. All three files define
+ * _GNU_SOURCE before any include. */
 #ifndef CF_EPOLL_VS_LINUX_H
 #define CF_EPOLL_VS_LINUX_H
 
@@ -21,7 +22,8 @@
  * edge-triggered re-queueing) come up often. Weights are relative. */
 typedef struct profile {
   const char *name;
-  int w_create, w_dup, w_close, w_fcntl, w_read, w_write, w_shutdown, w_ctl, w_wait, w_net;
+  int w_create, w_dup, w_close, w_fcntl, w_read, w_write, w_shutdown, w_ctl, w_wait, w_net,
+      w_poll;
   int bad_fd;                /* percent of descriptor picks that are not open */
   int et, oneshot;           /* percent of epoll_ctl events with EPOLLET / EPOLLONESHOT */
   int small_max;             /* percent of epoll_waits with maxevents 1..3 */
@@ -45,6 +47,7 @@ typedef struct world {
 /* What the run covered, printed at the end so a weakened generator shows. */
 typedef struct diff_stats {
   long ok, errors, waits_with_events, events;
+  long polls, polls_with_events, poll_ready; /* poll calls, those reporting, entries reported */
 } diff_stats_t;
 extern diff_stats_t diff_stats;
 
@@ -103,5 +106,9 @@ struct epoll_event;
 /* Compare epoll_wait results, events in order. */
 int diff_compare_events(world_t *w, const char *what, int r, int e, int s,
                         const struct epoll_event *rev, const ks_epoll_event_t *sev);
+/* poll_vs_linux_ops.c: a random array of 1..8 entries, timeout 0; every revents compared. */
+int diff_op_poll(world_t *w);
+/* poll every open descriptor of the sequence (and a bad number) for every event. */
+int diff_probe_poll(world_t *w);
 
 #endif

@@ -2,13 +2,15 @@
  *
  * Random operation sequences (fixed-seed splitmix64, so every run is the same) are applied to
  * the real kernel and to a fresh simulated kernel side by side: pipes, eventfds, AF_UNIX stream
- * socketpairs, memfds (regular files: epoll_ctl EPERM), O_PATH descriptors (EBADF), dup, dup2,
- * dup3, close, fcntl, read/write and recv/send, shutdown, AF_UNIX stream listeners (socket,
- * bind to an abstract name standing for a port, listen, accept4, connect), epoll_create1,
- * epoll_ctl and epoll_wait (timeout 0). Every result must match: return values, errno values,
- * bytes read, and the (events, data) lists of epoll_wait in order. Now and then a probe
- * compares the full readiness of every pollable descriptor. This file drives the sequences;
- * the operations are in epoll_vs_linux_ops.c.
+ * socketpairs, memfds (regular files: epoll_ctl EPERM, poll always ready), O_PATH descriptors
+ * (EBADF, POLLNVAL), dup, dup2, dup3, close, fcntl, read/write and recv/send, shutdown, AF_UNIX
+ * stream listeners (socket, bind to an abstract name standing for a port, listen, accept4,
+ * connect), epoll_create1, epoll_ctl and epoll_wait (timeout 0), poll (timeout 0). Every
+ * result must match: return values, errno values, bytes read, the (events, data) lists of
+ * epoll_wait in order, and every revents of poll. Now and then a probe compares the full
+ * readiness of every pollable descriptor through an epoll, then of every descriptor through
+ * poll. This file drives the sequences; the operations are in epoll_vs_linux_ops.c and
+ * poll_vs_linux_ops.c.
  *
  * Descriptor numbers are compared exactly. Before each sequence the numbers the test process
  * already has open are occupied in the simulated kernel too, and the sequence never touches
@@ -44,11 +46,11 @@
 diff_stats_t diff_stats;
 
 static const profile_t profiles[] = {
-    {"mixed", 12, 4, 5, 4, 13, 14, 4, 24, 20, 4, 8, 30, 20, 25, 44},
-    {"dups", 5, 12, 6, 2, 12, 18, 3, 22, 20, 0, 2, 60, 15, 15, 12},
-    {"edge", 6, 6, 4, 2, 18, 22, 4, 18, 20, 0, 2, 85, 25, 40, 16},
-    {"churn", 14, 10, 14, 3, 10, 12, 4, 18, 15, 4, 4, 40, 20, 25, 24},
-    {"server", 6, 3, 6, 2, 12, 12, 4, 16, 16, 24, 3, 40, 15, 25, 24},
+    {"mixed", 12, 4, 5, 4, 13, 14, 4, 24, 20, 4, 14, 8, 30, 20, 25, 44},
+    {"dups", 5, 12, 6, 2, 12, 18, 3, 22, 20, 0, 12, 2, 60, 15, 15, 12},
+    {"edge", 6, 6, 4, 2, 18, 22, 4, 18, 20, 0, 10, 2, 85, 25, 40, 16},
+    {"churn", 14, 10, 14, 3, 10, 12, 4, 18, 15, 4, 10, 4, 40, 20, 25, 24},
+    {"server", 6, 3, 6, 2, 12, 12, 4, 16, 16, 24, 12, 3, 40, 15, 25, 24},
 };
 #define NPROFILES (int)(sizeof profiles / sizeof profiles[0])
 
@@ -179,7 +181,8 @@ static int probe(world_t *w) {
   int bad = diff_compare_events(w, "probe wait", r, e, s, rev, sev);
   close(rp);
   ks_close(w->k, sp);
-  return bad;
+  /* Then every descriptor through poll: memfds, O_PATH ones and epolls included. */
+  return bad || diff_probe_poll(w);
 }
 
 static int step(world_t *w) {
@@ -187,7 +190,7 @@ static int step(world_t *w) {
   bool full = diff_count_open(w) >= pr->max_open;
   if (full && chance(w, 30)) return diff_op_close(w);
   int total = pr->w_create + pr->w_dup + pr->w_close + pr->w_fcntl + pr->w_read + pr->w_write +
-              pr->w_shutdown + pr->w_ctl + pr->w_wait + pr->w_net;
+              pr->w_shutdown + pr->w_ctl + pr->w_wait + pr->w_net + pr->w_poll;
   int p = (int)below(w, (uint32_t)total);
   if ((p -= pr->w_create) < 0) return full ? diff_op_close(w) : diff_op_create(w, -1);
   if ((p -= pr->w_dup) < 0) return full ? diff_op_close(w) : diff_op_dup(w);
@@ -198,7 +201,8 @@ static int step(world_t *w) {
   if ((p -= pr->w_shutdown) < 0) return diff_op_shutdown(w);
   if ((p -= pr->w_ctl) < 0) return diff_op_epoll_ctl(w);
   if ((p -= pr->w_wait) < 0) return diff_op_epoll_wait(w);
-  return full ? diff_op_close(w) : diff_op_net(w);
+  if ((p -= pr->w_net) < 0) return full ? diff_op_close(w) : diff_op_net(w);
+  return diff_op_poll(w);
 }
 
 /* Direct checks of the whitelisted behaviour. */
@@ -252,9 +256,10 @@ TEST_IMPL(kernel_epoll_vs_linux) {
   double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
   fprintf(stderr,
           "  # %d sequences, %ld operations (%ld succeeded, %ld failed alike), %ld epoll_waits "
-          "reporting %ld events, %.2f s\n",
+          "reporting %ld events, %ld polls (%ld reporting %ld ready entries), %.2f s\n",
           SEQUENCES, ops, diff_stats.ok, diff_stats.errors, diff_stats.waits_with_events,
-          diff_stats.events, secs);
+          diff_stats.events, diff_stats.polls, diff_stats.polls_with_events,
+          diff_stats.poll_ready, secs);
   return failed;
 }
 

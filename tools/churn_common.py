@@ -377,7 +377,8 @@ def stale_reason(paths):
 
 BUILD_PARTS = ("libfuzzer", "afl", "replay", "tests", "tsan", "bench", "stress")
 # What ./build.sh stress makes (out/stress/).
-STRESS_BINARIES = ("toy-stress", "tls-stress", "kernel-real-check", "httpz-serve")
+STRESS_BINARIES = ("toy-stress", "tls-stress", "kernel-real-check", "httpz-serve", "httpz-stress",
+                   "btc-serve", "btc-stress")
 
 
 def expected_outputs(parts, afl_ok):

@@ -19,8 +19,8 @@ from churn_common import (EXIT_ENV, ChurnError, TOOLS, apt_install, apt_line, bi
                           can_apt, ensure_built, note, parse_bug_ids, rel, tail_text)
 
 # system name -> its server binary in out/stress/
-SERVERS = {"httpz": "httpz-serve"}
-MAX_WORKERS = 4  # TP_MAX_THREADS in harness/httpz/httpz.h
+SERVERS = {"httpz": "httpz-serve", "btc": "btc-serve"}
+MAX_WORKERS = 4  # TP_MAX_THREADS in harness/httpz/httpz.h, BTC_MAX_WORKERS in btc_http.h
 
 
 def cmd_serve(args):
@@ -31,8 +31,17 @@ def cmd_serve(args):
     ids = parse_bug_ids(args.bugs)
     exe = binary("stress", exe_name)
     ensure_built([exe], ["stress"])
-    argv = [exe, "--port", str(args.port), "--workers", str(args.workers),
-            "--max-conn", str(args.max_conn)] + (["-v"] if args.verbose else [])
+    argv = [exe, "--port", str(args.port), "--workers", str(args.workers)]
+    if args.system == "httpz":
+        argv += ["--max-conn", str(args.max_conn or 64)]
+    elif args.max_conn is not None:
+        raise ChurnError("--max-conn applies to httpz only (btc has no connection limit)",
+                         EXIT_ENV)
+    if args.system == "btc":
+        argv += ["--timeout", str(args.timeout or 30)]
+    elif args.timeout is not None:
+        raise ChurnError("--timeout applies to btc only", EXIT_ENV)
+    argv += ["-v"] if args.verbose else []
     note("running CHURN_BUGS=%s %s (stop it with Ctrl-C)"
          % (",".join(ids), " ".join([rel(exe)] + argv[1:])))
     sys.stdout.flush()
@@ -51,8 +60,9 @@ def add_parser(sub, formatter):
                        "127.0.0.1 until Ctrl-C (SIGINT) or SIGTERM, for curl, wrk or a browser. "
                        "Every GET or POST on any path is answered 200 with a short body naming "
                        "the request (URL, method, body length and checksum). It prints "
-                       "`httpz-serve: listening on 127.0.0.1:PORT` once it accepts, and the "
-                       "requests served when it stops.",
+                       "`SYSTEM-serve: listening on 127.0.0.1:PORT` once it accepts, and the "
+                       "requests served when it stops. httpz is http.zig's NonBlocking worker, btc Bitcoin "
+                       "Core's HTTPServer.",
                        epilog="systems: %s\nexample: ./churn serve httpz --port 8080 -v   then   "
                        "curl -v http://127.0.0.1:8080/hello\nexit status: the server's (0 after "
                        "Ctrl-C); 2 for an unknown system, a bad option or a port in use."
@@ -63,9 +73,12 @@ def add_parser(sub, formatter):
                    help="port on 127.0.0.1, 0 for any free one (default: 8080)")
     s.add_argument("--workers", type=_ranged(1, MAX_WORKERS), default=2, metavar="N",
                    help="thread pool threads, 1..%d (default: 2)" % MAX_WORKERS)
-    s.add_argument("--max-conn", type=_ranged(1, 65536), default=64, metavar="N",
-                   help="connections served at once; past it the listener is paused "
+    s.add_argument("--max-conn", type=_ranged(1, 65536), default=None, metavar="N",
+                   help="httpz: connections served at once; past it the listener is paused "
                    "(default: 64)")
+    s.add_argument("--timeout", type=_ranged(1, 86400), default=None, metavar="S",
+                   help="btc: idle seconds before a client is disconnected (-rpcservertimeout, "
+                   "default: 30)")
     s.add_argument("--bugs", default="", metavar="IDS",
                    help="bug toggles to turn on (CHURN_BUGS), comma-separated or 'all'; see "
                    "`churn bugs` (default: none)")

@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""Compile readable fuzz_httpz_worker scenarios into seed inputs.
+"""Compile readable scenarios of the HTTP server targets into seed inputs.
 
-    tools/http_scenario.py            write corpus/fuzz_httpz_worker/<name> for every
-                                      scenarios/fuzz_httpz_worker/<name>.txt
-    tools/http_scenario.py --check    exit 1 if a committed seed differs from a fresh compile
-    tools/http_scenario.py FILE.txt   print the bytes of one scenario as hex
+    tools/http_scenario.py [--target T]            write corpus/T/<name> for every
+                                                   scenarios/T/<name>.txt
+    tools/http_scenario.py [--target T] --check    exit 1 if a committed seed differs from a
+                                                   fresh compile
+    tools/http_scenario.py [--target T] FILE.txt   print the bytes of one scenario as hex
+T is fuzz_httpz_worker (the default) or fuzz_btc_httpserver.
 
-A scenario describes the server, the app's forks and the churn clients in the byte format of
-fuzzers/fuzz_httpz_worker.c; `#` starts a comment. Lines, in this order:
+A scenario describes the server (and for fuzz_httpz_worker the app's forks) and the churn
+clients in the byte format of fuzzers/T.c; `#` starts a comment. Lines, in this order:
     header <byte>                  byte 0 of the input (default 0: direct scheduling)
-    server [max_conn=N] [pool=N] [prealloc=N] [max_requests=100|2|3|5] [faults]
-    fork before=N held=N           up to 3: yields before the fork, yields before the exec
-                                   (held is even, at most 30)
+    server ...                     fuzz_httpz_worker: [max_conn=N] [pool=N] [prealloc=N]
+                                   [max_requests=100|2|3|5] [faults];
+                                   fuzz_btc_httpserver: [workers=1|2]
+                                   [sockbuf=65536|8192|2048|512] [faults] [timeout=1|2]
+    fork before=N held=N           fuzz_httpz_worker only, up to 3: yields before the fork,
+                                   yields before the exec (held is even, at most 30)
     clients [resets]               optional: resets on
     client                         starts a client; its connections follow, made in order
     conn [end=close|half-close|stall|linger]
@@ -26,8 +31,8 @@ import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SRC = os.path.join(REPO, "scenarios", "fuzz_httpz_worker")
-DST = os.path.join(REPO, "corpus", "fuzz_httpz_worker")
+TARGETS = ("fuzz_httpz_worker", "fuzz_btc_httpserver")
+SOCKBUFS = {"65536": 0, "8192": 1, "2048": 2, "512": 3}
 
 MAX_REQUESTS = {"100": 0, "2": 1, "3": 2, "5": 3}
 ENDS = {"close": 0, "half-close": 1, "stall": 2, "linger": 3}
@@ -54,7 +59,25 @@ def ranged(v, lo, hi, what):
     return n
 
 
-def compile_text(text, where="<scenario>"):
+def httpz_server(args):
+    s = kv(args, ["max_conn", "pool", "prealloc", "max_requests", "faults"])
+    return (ranged(s.get("max_conn", "1"), 1, 4, "max_conn") - 1) \
+        | (ranged(s.get("pool", "1"), 1, 2, "pool") - 1) << 2 \
+        | (ranged(s.get("prealloc", "1"), 1, 2, "prealloc") - 1) << 3 \
+        | MAX_REQUESTS[s.get("max_requests", "100")] << 4 \
+        | (0x40 if s.get("faults") else 0)
+
+
+def btc_server(args):
+    s = kv(args, ["workers", "sockbuf", "faults", "timeout"])
+    return (ranged(s.get("workers", "1"), 1, 2, "workers") - 1) \
+        | SOCKBUFS[s.get("sockbuf", "65536")] << 1 \
+        | (0x08 if s.get("faults") else 0) \
+        | (ranged(s.get("timeout", "1"), 1, 2, "timeout") - 1) << 4
+
+
+def compile_text(text, where="<scenario>", target="fuzz_httpz_worker"):
+    btc = target == "fuzz_btc_httpserver"
     header, server, forks, resets, clients, sched = 0, 0, [], False, [], []
     for lineno, line in enumerate(text.splitlines(), 1):
         words = line.split("#", 1)[0].split()
@@ -65,13 +88,8 @@ def compile_text(text, where="<scenario>"):
             if op == "header":
                 header = int(args[0], 0)
             elif op == "server":
-                s = kv(args, ["max_conn", "pool", "prealloc", "max_requests", "faults"])
-                server = (ranged(s.get("max_conn", "1"), 1, 4, "max_conn") - 1) \
-                    | (ranged(s.get("pool", "1"), 1, 2, "pool") - 1) << 2 \
-                    | (ranged(s.get("prealloc", "1"), 1, 2, "prealloc") - 1) << 3 \
-                    | MAX_REQUESTS[s.get("max_requests", "100")] << 4 \
-                    | (0x40 if s.get("faults") else 0)
-            elif op == "fork":
+                server = btc_server(args) if btc else httpz_server(args)
+            elif op == "fork" and not btc:
                 f = kv(args, ["before", "held"])
                 held = ranged(f.get("held", "0"), 0, 30, "held")
                 if held % 2:
@@ -106,7 +124,7 @@ def compile_text(text, where="<scenario>"):
             raise SystemExit("%s:%d: %s: %s" % (where, lineno, line.strip(), e))
     if not clients:
         raise SystemExit("%s: no client" % where)
-    body = [server, len(forks)] + forks
+    body = [server] if btc else [server, len(forks)] + forks
     body.append((len(clients) - 1) | (0x4 if resets else 0))
     for conns in clients:
         if not conns:
@@ -125,4 +143,15 @@ if __name__ == "__main__":
     sys.dont_write_bytecode = True  # no __pycache__ in the work tree
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import scenario_main
-    scenario_main.main(__doc__, SRC, DST, compile_text)
+    argv = sys.argv[:]
+    target = TARGETS[0]
+    if "--target" in argv[1:]:
+        i = argv.index("--target")
+        if i + 1 >= len(argv) or argv[i + 1] not in TARGETS:
+            raise SystemExit("http_scenario.py: --target takes one of %s" % ", ".join(TARGETS))
+        target = argv[i + 1]
+        del argv[i:i + 2]
+    sys.argv = argv
+    scenario_main.main(__doc__, os.path.join(REPO, "scenarios", target),
+                       os.path.join(REPO, "corpus", target),
+                       lambda text, where: compile_text(text, where, target))

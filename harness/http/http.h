@@ -64,6 +64,8 @@ static inline uint32_t http_body_sum(uint32_t h, const char *p, size_t n) {
 void http_req_init(http_req_t *r, uint8_t *buf, size_t cap, size_t max_head, size_t max_body);
 /* Where the next read goes: buf + len, room = cap - len (0 means the buffer is full). */
 uint8_t *http_req_space(http_req_t *r, size_t *room);
+/* A read appended n bytes at http_req_space(); they are parsed by the next http_req_parse. */
+void http_req_received(http_req_t *r, size_t n);
 /* Parse what is buffered, after a read appended n bytes (n may be 0 to parse leftovers). */
 http_req_status_t http_req_parse(http_req_t *r, size_t n);
 /* Bytes of an unfinished request were received: a peer that closes now cut a request short. */

@@ -94,6 +94,8 @@ uint8_t *http_req_space(http_req_t *r, size_t *room) {
   return r->buf + r->len;
 }
 
+void http_req_received(http_req_t *r, size_t n) { r->len += n; }
+
 /* Drop the first n buffered bytes (they were parsed). */
 static void consume(http_req_t *r, size_t n) {
   memmove(r->buf, r->buf + n, r->len - n);

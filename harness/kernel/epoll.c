@@ -56,18 +56,20 @@ static uint32_t item_poll(ks_kernel_t *k, ks_epitem_t *it) {
   return f->ops->poll(k, f) & it->events;
 }
 
-static void queue_ready(ks_epitem_t *it) {
+/* Queue the item and wake whoever waits for the epoll: epoll_wait callers, and poll(2)
+ * callers polling the epoll file itself, which Linux wakes with key EPOLLIN (a poll that asked
+ * only for POLLRDNORM is not woken, there as here). */
+static void queue_ready(ks_kernel_t *k, ks_epitem_t *it) {
   if (!on_ready_list(it)) ks_list_push_back(&it->ep->ready, &it->rdllink);
-  cf_wake_all(&it->ep->file.waitq);
+  ks_wake(k, &it->ep->file, EPOLLIN);
 }
 
 /* A wake-up on the item's file (Linux's ep_poll_callback). */
 static void item_notify(ks_kernel_t *k, ks_watch_t *w, uint32_t key) {
-  (void)k;
   ks_epitem_t *it = (ks_epitem_t *)w;
   if (!(it->events & ~EP_PRIVATE_BITS)) return; /* disarmed EPOLLONESHOT */
   if (key && !(key & it->events)) return;
-  queue_ready(it);
+  queue_ready(k, it);
 }
 
 static void item_drop(ks_kernel_t *k, ks_watch_t *w) {
@@ -102,13 +104,13 @@ static void ep_insert(ks_kernel_t *k, ks_epoll_t *ep, ks_file_t *tf, int fd,
   it->fd = fd;
   it->events = ev->events | EPOLLERR | EPOLLHUP;
   it->data = ev->data;
-  if (item_poll(k, it)) queue_ready(it);
+  if (item_poll(k, it)) queue_ready(k, it);
 }
 
 static void ep_modify(ks_kernel_t *k, ks_epitem_t *it, const ks_epoll_event_t *ev) {
   it->events = ev->events | EPOLLERR | EPOLLHUP;
   it->data = ev->data;
-  if (item_poll(k, it)) queue_ready(it);
+  if (item_poll(k, it)) queue_ready(k, it);
 }
 
 static void epoll_release(ks_kernel_t *k, ks_file_t *f) {
@@ -120,8 +122,8 @@ static void epoll_release(ks_kernel_t *k, ks_file_t *f) {
 }
 
 /* An epoll file is readable while an item on its ready list is really ready. As Linux's
- * ep_eventpoll_poll does, the items found not ready on the way are taken off the list. Only
- * epoll_ctl's "can it be polled" check reaches this, since nesting is not modelled. */
+ * ep_eventpoll_poll does, the items found not ready on the way are taken off the list. poll(2)
+ * reaches this (and epoll_ctl's "can it be polled" check); nested epoll is not modelled. */
 static uint32_t epoll_poll(ks_kernel_t *k, ks_file_t *f) {
   ks_epoll_t *ep = (ks_epoll_t *)f;
   while (!ks_list_empty(&ep->ready)) {

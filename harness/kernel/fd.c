@@ -19,6 +19,7 @@ ks_kernel_t *ks_kernel_new(const ks_config_t *cfg) {
   ks_list_init(&k->kqueues);
   ks_list_init(&k->bound);
   ks_list_init(&k->forks);
+  ks_list_init(&k->pollers);
   k->next_id = 1;
   return k;
 }
@@ -286,6 +287,9 @@ void ks_fork_exec(ks_kernel_t *k, ks_fork_t *child) {
 
 void ks_kernel_free(ks_kernel_t *k) {
   if (!k) return;
+  /* poll calls abandoned while blocked: their wait entries are unhooked and freed first,
+   * dropping the references they held, so the files they pinned go like any other. */
+  ks_poll_teardown(k);
   /* Children still between fork and exec when the run ended: their references go with the
    * files below. */
   while (!ks_list_empty(&k->forks)) {

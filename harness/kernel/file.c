@@ -1,11 +1,12 @@
 /* file.c: descriptors that are not event sources.
  *
  * An O_PATH descriptor names a file without opening it for I/O: read, write, epoll_ctl,
- * recv/send and kevent all fail with EBADF on it (Linux's fdget() does not see O_PATH files),
- * while dup, close and the fcntl subset Linux allows work.
+ * recv/send and kevent all fail with EBADF on it, and poll reports POLLNVAL (Linux's fdget()
+ * does not see O_PATH files), while dup, close and the fcntl subset Linux allows work.
  *
  * A regular file is an in-memory byte array with the offset in the open file description
- * (shared by dups). It cannot be polled: epoll_ctl answers EPERM, as for a file on disk. In
+ * (shared by dups). It cannot be polled: epoll_ctl answers EPERM, as for a file on disk (a
+ * memfd on Linux), and poll(2) reports it always readable and writable. In
  * kqueue it behaves like a BSD vnode: readable while bytes remain past the offset, always
  * writable. */
 #include "kernel_internal.h"

@@ -10,15 +10,16 @@
  * counterpart and carry a KS_ prefix with the BSD values.
  *
  * Every call is a yield point of the simulation (site "sys.<name>"). Inside a simulated run a
- * call on a blocking descriptor, or an epoll_wait/kevent with a non-zero timeout, blocks the
- * calling fiber; outside a run nothing ever blocks and such calls behave as if they would block
- * (-EAGAIN, or zero events). Faults (spurious EAGAIN, short writes, resets, epoll_ctl ENOMEM)
+ * call on a blocking descriptor, or a poll/epoll_wait/kevent with a non-zero timeout, blocks
+ * the calling fiber; outside a run nothing ever blocks and such calls behave as if they would
+ * block (-EAGAIN, or zero events). Faults (spurious EAGAIN, short writes, resets, epoll_ctl ENOMEM)
  * are drawn from the run's decisions, only for the classes the target enabled. */
 #ifndef KS_KERNEL_H
 #define KS_KERNEL_H
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -33,6 +34,10 @@ extern "C" {
 /* <fcntl.h> shows O_PATH only with _GNU_SOURCE; the kernel uses Linux's value either way. */
 #ifndef O_PATH
 #define O_PATH 010000000
+#endif
+/* <poll.h> likewise shows POLLRDHUP only with _GNU_SOURCE. */
+#ifndef POLLRDHUP
+#define POLLRDHUP 0x2000
 #endif
 
 typedef struct ks_kernel ks_kernel_t;
@@ -92,10 +97,11 @@ void ks_fork_exec(ks_kernel_t *k, ks_fork_t *child);
 int ks_pipe2(ks_kernel_t *k, int fds[2], int flags);
 /* flags: EFD_NONBLOCK, EFD_CLOEXEC, EFD_SEMAPHORE. */
 int ks_eventfd(ks_kernel_t *k, unsigned int initval, int flags);
-/* A descriptor opened with O_PATH: no I/O, no polling. flags: O_CLOEXEC. */
+/* A descriptor opened with O_PATH: no I/O, no polling (poll reports POLLNVAL). flags:
+ * O_CLOEXEC. */
 int ks_open_path(ks_kernel_t *k, int flags);
-/* An empty in-memory regular file opened O_RDWR: I/O at the file offset, no polling.
- * flags: O_NONBLOCK, O_CLOEXEC. */
+/* An empty in-memory regular file opened O_RDWR: I/O at the file offset; epoll refuses it
+ * (EPERM), poll reports it always ready. flags: O_NONBLOCK, O_CLOEXEC. */
 int ks_open_regular(ks_kernel_t *k, int flags);
 
 /* ---- stream sockets (socket.c, listen.c) ----------------------------------------------- */
@@ -152,6 +158,18 @@ typedef struct ks_epoll_item {
 /* The interest list of epfd in insertion order; returns how many items there are (writing at
  * most max), or -EBADF / -EINVAL. For oracles; not a yield point. */
 int ks_epoll_items(ks_kernel_t *k, int epfd, ks_epoll_item_t *out, int max);
+
+/* ---- Linux poll (poll.c) --------------------------------------------------------------- */
+
+/* Linux poll(2). fds[i].fd < 0 is ignored (revents 0); a number that is not open (or an O_PATH
+ * one) reports POLLNVAL; otherwise revents = current readiness & (events | POLLERR | POLLHUP),
+ * where a file that cannot be polled (a regular file) is always ready for reading and writing
+ * (POLLIN|POLLOUT|POLLRDNORM|POLLWRNORM, as Linux answers for it). timeout in virtual ticks:
+ * < 0 waits forever, 0 never waits; a wait ends at a wake-up on a polled file that concerns
+ * its entry, then the array is scanned again. Returns how many entries have non-zero revents,
+ * or -errno: EINVAL for nfds > KS_NFD (Linux: above RLIMIT_NOFILE), EFAULT for fds NULL with
+ * nfds > 0. */
+int ks_poll(ks_kernel_t *k, struct pollfd *fds, nfds_t nfds, int64_t timeout);
 
 /* ---- BSD kqueue (kqueue.c) ------------------------------------------------------------- */
 

@@ -5,12 +5,14 @@
  *  - A file (ks_file_t) is an open file description: type, refcount, status flags, a poll
  *    function returning the current Linux readiness mask, a wait queue of blocked fibers and
  *    a list of watchers. The fd table maps numbers to files; dup shares the file.
- *  - A watcher is an epoll item or a kqueue knote hooked on a file. Every state change of the
- *    file "wakes" it with a key (a poll mask, 0 meaning "anything may have changed"), exactly
- *    where Linux calls wake_up with a poll key. The key decides which epoll items join their
- *    ready list, as in Linux's ep_poll_callback. Knotes ignore the key and re-evaluate their
- *    filter, which is what BSD's KNOTE does; kqueue-only state changes that Linux does not wake
- *    for (a partial read changing the byte count) reach knotes alone through ks_kq_touch().
+ *  - A watcher is an epoll item, a kqueue knote or the wait entry of a blocked poll(2) call,
+ *    hooked on a file. Every state change of the file "wakes" it with a key (a poll mask, 0
+ *    meaning "anything may have changed"), exactly where Linux calls wake_up with a poll key.
+ *    The key decides which epoll items join their ready list, as in Linux's ep_poll_callback,
+ *    and which poll calls scan again, as in its pollwake. Knotes ignore the key and
+ *    re-evaluate their filter, which is what BSD's KNOTE does; kqueue-only state changes that
+ *    Linux does not wake for (a partial read changing the byte count) reach knotes alone
+ *    through ks_kq_touch().
  *  - Watchers are kept newest first, because Linux adds poll wait entries at the head of the
  *    wait queue and wakes them in that order; two items of one epoll on the same file (an fd
  *    and its dup) therefore join the ready list newest first.
@@ -74,7 +76,7 @@ typedef struct ks_watch ks_watch_t;
 typedef struct ks_file_ops {
   ks_ftype_t type;
   /* Current readiness as a Linux poll mask. NULL: the file does not support polling, so
-   * epoll_ctl refuses it with EPERM. */
+   * epoll_ctl refuses it with EPERM and poll(2) reports it always ready (DEFAULT_POLLMASK). */
   uint32_t (*poll)(ks_kernel_t *k, ks_file_t *f);
   /* I/O; NULL makes read/write fail with EINVAL. msg_flags carries MSG_DONTWAIT / MSG_PEEK
    * from recv/send and is 0 for read/write. */
@@ -130,6 +132,7 @@ struct ks_kernel {
   ks_list_t bound;           /* sockets bound to a port */
   cf_waitq_t connect_waitq;  /* connect() waiting for room in a full accept queue */
   ks_list_t forks;           /* children between fork and exec (ks_fork) */
+  ks_list_t pollers;         /* wait state of poll(2) calls blocked right now (poll.c) */
   int64_t next_id;
 };
 
@@ -158,6 +161,9 @@ bool ks_block(ks_file_t *f, int64_t timeout, const cf_site_t *site);
 
 /* kqueue.c: descriptor number fd was closed; drop every knote with that ident. */
 void ks_kqueue_fd_closed(ks_kernel_t *k, int fd);
+/* poll.c: free the wait state of poll calls whose fibers were abandoned blocked, unhooking
+ * their watchers and dropping the file references they held. */
+void ks_poll_teardown(ks_kernel_t *k);
 
 /* ---- sockets (socket.c, listen.c) --------------------------------------------------------- */
 

@@ -8,17 +8,13 @@
  * the requests served and exits 0. A bad option or a port it cannot have: one line on stderr,
  * exit status 2. An oracle of the copy or a sanitizer that fires aborts, as in the stress
  * tests. */
-#include <errno.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cf.h"
 #include "httpz.h"
 #include "kernel.h"
+#include "serve.h"
 
 void cf_real_end_run(void);
 
@@ -39,65 +35,29 @@ static void usage(FILE *to) {
           TP_MAX_THREADS);
 }
 
-__attribute__((noreturn, format(printf, 1, 2))) static void bad(const char *fmt, ...) {
-  char msg[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, PROG ": %s (see " PROG " --help)\n", msg);
-  exit(2);
-}
-
-/* The option's value as a whole number in [lo, hi], or exit 2. */
-static long number(int argc, char **argv, int *i, long lo, long hi) {
-  const char *opt = argv[*i];
-  if (*i + 1 >= argc) bad("%s needs a value", opt);
-  const char *s = argv[++*i];
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi)
-    bad("%s: %s is not a whole number in %ld..%ld", opt, s, lo, hi);
-  return v;
-}
-
-static void log_line(void *arg, const char *line) {
-  (void)arg;
-  fprintf(stderr, PROG ": %s\n", line); /* one call per line: stdio keeps lines whole */
-}
-
 int main(int argc, char **argv) {
   long port = 8080, workers = 2, max_conn = 64;
   bool verbose = false;
+  serve_prog = PROG;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
       return 0;
     } else if (strcmp(argv[i], "--port") == 0) {
-      port = number(argc, argv, &i, 0, 65535);
+      port = serve_number(argc, argv, &i, 0, 65535);
     } else if (strcmp(argv[i], "--workers") == 0) {
-      workers = number(argc, argv, &i, 1, TP_MAX_THREADS);
+      workers = serve_number(argc, argv, &i, 1, TP_MAX_THREADS);
     } else if (strcmp(argv[i], "--max-conn") == 0) {
-      max_conn = number(argc, argv, &i, 1, 65536);
+      max_conn = serve_number(argc, argv, &i, 1, 65536);
     } else if (strcmp(argv[i], "-v") == 0) {
       verbose = true;
     } else {
-      bad("unknown option %s", argv[i]);
+      serve_bad("unknown option %s", argv[i]);
     }
   }
   cf_bugs_from_env();
 
-  /* Signals are taken by sigwait below only: blocked before any thread exists, so no server
-   * thread is ever interrupted (the copy, written for the model, never sees EINTR). An
-   * inherited SIG_IGN (a background job of a script) would discard them unseen: reset it. */
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, NULL);
-  signal(SIGINT, SIG_DFL);
-  signal(SIGTERM, SIG_DFL);
+  serve_block_signals();
 
   httpz_config_t cfg;
   httpz_config_default(&cfg);
@@ -105,17 +65,10 @@ int main(int argc, char **argv) {
   cfg.max_conn = (uint32_t)max_conn;
   /* Preallocating more than may ever be used is what http.zig avoids too (min of the two). */
   if (cfg.min_conn > cfg.max_conn) cfg.min_conn = cfg.max_conn;
-  if (verbose) cfg.log = log_line;
+  if (verbose) cfg.log = serve_log_line;
 
   ks_kernel_t *k = ks_kernel_new(NULL);
-  int fd = ks_socket(k, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int rc = fd < 0 ? fd : ks_bind(k, fd, (uint16_t)port);
-  if (rc == 0) rc = ks_listen(k, fd, 128);
-  if (rc < 0) {
-    fprintf(stderr, PROG ": cannot listen on 127.0.0.1:%ld: %s\n", port, strerror(-rc));
-    ks_kernel_free(k);
-    return 2;
-  }
+  int fd = serve_listen(k, port, 128);
   Worker *w = httpz_server_start(k, &cfg, fd);
   if (!w) {
     fprintf(stderr, PROG ": the worker did not start (its epoll or eventfds)\n");
@@ -123,18 +76,13 @@ int main(int argc, char **argv) {
     ks_kernel_free(k);
     return 1;
   }
-  printf(PROG ": listening on 127.0.0.1:%d\n", ks_getsockport(k, fd));
-  fflush(stdout);
-
-  int sig = 0;
-  sigwait(&stop, &sig);
-  if (verbose) fprintf(stderr, PROG ": %s: stopping\n", strsignal(sig));
+  serve_announce(k, fd);
+  const char *sig = serve_wait_signal(verbose);
   httpz_server_stop(w);
   unsigned long long served = (unsigned long long)httpz_server_requests(w);
   cf_real_end_run(); /* the worker's memory (cf_sim_alloc), as at the end of a simulated run */
   ks_close(k, fd);
   ks_kernel_free(k);
-  printf(PROG ": stopped after %s, %llu requests served\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-         served);
+  printf(PROG ": stopped after %s, %llu requests served\n", sig, served);
   return 0;
 }

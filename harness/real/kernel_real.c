@@ -21,8 +21,14 @@
  *  - a child between fork and exec is modelled by close-on-exec dups (numbers >= 512) of the
  *    descriptors it would inherit, closed by ks_fork_exec: a real fork of a threaded process
  *    would be a process of its own, which an in-process oracle cannot see.
+ *  - ks_poll fails with EINVAL above the process's RLIMIT_NOFILE entries, the model above
+ *    KS_NFD; copies never pass that many.
+ *  - sock_buf_bytes below the default becomes SO_SNDBUF/SO_RCVBUF, which Linux doubles and
+ *    keeps above a floor: small buffers, not the model's exact byte count;
  *  - kqueue does not exist on Linux: -ENOSYS, so copies that need it stay simulation-only.
- *  - EINTR is retried (the model never returns it), and sends never raise SIGPIPE.
+ *  - EINTR is retried (the model never returns it; epoll_wait and poll go on with what is left
+ *    of their timeout, in milliseconds, the ticks of this backend), and sends never raise
+ *    SIGPIPE.
  * Each instance records the numbers it opened so ks_kernel_free closes what is left (a stress
  * test makes many instances in one process). Its mutex guards that bookkeeping only and is
  * never held across a blocking call; a number is forgotten before it is closed, so a
@@ -324,6 +330,18 @@ static struct sockaddr_in loopback(uint16_t port) {
   return a;
 }
 
+/* A configured socket buffer below the default asks for small kernel buffers (SO_SNDBUF and
+ * SO_RCVBUF; Linux doubles the value and keeps a floor of a few kilobytes), so that replies go
+ * out in pieces as over a slow link. Accepted sockets inherit the listener's. */
+static void set_buffers(ks_kernel_t *k, int fd) {
+  ks_config_t def;
+  ks_config_default(&def);
+  if (k->cfg.sock_buf_bytes >= def.sock_buf_bytes) return;
+  int n = (int)k->cfg.sock_buf_bytes;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof n);
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
+}
+
 int ks_socket(ks_kernel_t *k, int domain, int type, int protocol) {
   if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM) return -EINVAL;
   if (domain != AF_UNIX && domain != AF_INET) return -EAFNOSUPPORT;
@@ -331,6 +349,7 @@ int ks_socket(ks_kernel_t *k, int domain, int type, int protocol) {
   int fd = socket(AF_INET, type, 0);
   if (fd < 0) return -errno;
   set_nodelay(fd);
+  set_buffers(k, fd);
   return track(k, fd);
 }
 
@@ -506,6 +525,20 @@ int ks_epoll_items(ks_kernel_t *k, int epfd, ks_epoll_item_t *out, int max) {
   }
   fclose(f);
   return n;
+}
+
+/* ---- Linux poll --------------------------------------------------------------------------- */
+
+int ks_poll(ks_kernel_t *k, struct pollfd *fds, nfds_t nfds, int64_t timeout) {
+  int64_t deadline = timeout > 0 ? now_ms() + timeout : 0;
+  for (;;) {
+    int t = timeout < 0 ? -1 : timeout > INT_MAX ? INT_MAX : (int)timeout;
+    int n = poll(fds, nfds, t);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+    /* Interrupted: wait out what is left of the timeout, not all of it again. */
+    if (timeout > 0 && (timeout = deadline - now_ms()) < 0) timeout = 0;
+  }
 }
 
 /* ---- BSD kqueue: not on Linux ------------------------------------------------------------- */

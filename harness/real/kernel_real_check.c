@@ -4,7 +4,8 @@
  * same sequence: a listener on port 0, connect and accept4, send/recv, epoll readiness, EOF,
  * EPIPE without SIGPIPE, peer ids pairing the two ends, ks_epoll_items while a dup keeps a
  * closed number's description registered, fork/exec holding a pipe open, the other
- * descriptor kinds, ks_kernel_free closing what was left, and the bookkeeping under threads.
+ * descriptor kinds, poll(2), ks_kernel_free closing what was left, and the bookkeeping under
+ * threads.
  * Exit 0 when everything matches; 1 with a line naming the first mismatch. */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cf.h"
@@ -236,6 +239,85 @@ static void check_files(void) {
   ks_kernel_free(k);
 }
 
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static ks_kernel_t *poll_k;
+static int poll_efd;
+static void poll_waker(void *arg) {
+  (void)arg;
+  usleep(20000);
+  uint64_t one = 1;
+  if (ks_write(poll_k, poll_efd, &one, 8) != 8) abort();
+}
+
+/* poll(2): revents as the model computes them, POLLNVAL, the limits, a timeout in ms and a
+ * wake-up from another thread. */
+static void check_poll(void) {
+  ks_kernel_t *k = ks_kernel_new(NULL);
+  int p[2];
+  EXPECT("pipe2", ks_pipe2(k, p, O_NONBLOCK), 0);
+  int reg = ks_open_regular(k, 0), path = ks_open_path(k, 0), closed = ks_eventfd(k, 0, 0);
+  EXPECT_TRUE("regular and O_PATH files", reg >= 0 && path >= 0 && closed >= 0);
+  EXPECT("close", ks_close(k, closed), 0);
+  const short all = POLLIN | POLLPRI | POLLOUT | POLLRDHUP | POLLRDNORM | POLLWRNORM;
+  struct pollfd f[6] = {{p[0], all, 0}, {p[1], POLLOUT, 0}, {reg, all, 0},
+                        {path, POLLIN, 0}, {closed, 0, 0}, {-1, all, 0x55}};
+  EXPECT("poll", ks_poll(k, f, 6, 0), 4);
+  EXPECT("empty pipe's read end", f[0].revents, 0);
+  EXPECT("pipe's write end", f[1].revents, POLLOUT);
+  EXPECT("a regular file is always ready", f[2].revents,
+         POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);
+  EXPECT("O_PATH descriptor", f[3].revents, POLLNVAL);
+  EXPECT("closed number", f[4].revents, POLLNVAL);
+  EXPECT("negative fd is ignored", f[5].revents, 0);
+  f[2].events = 0;
+  EXPECT("regular file, no events asked", ks_poll(k, &f[2], 1, 0), 0);
+  EXPECT("pipe write", ks_write(k, p[1], "x", 1), 1);
+  EXPECT("poll after the write", ks_poll(k, f, 1, 0), 1);
+  EXPECT("pipe's read end readable", f[0].revents, POLLIN | POLLRDNORM);
+  EXPECT("close the write end", ks_close(k, p[1]), 0);
+  f[0].events = 0;
+  EXPECT("poll with no events asked", ks_poll(k, f, 1, 0), 1);
+  EXPECT("POLLHUP is always reported", f[0].revents, POLLHUP);
+  EXPECT("NULL array", ks_poll(k, NULL, 1, 0), -EFAULT);
+  EXPECT("NULL array, nfds 0", ks_poll(k, NULL, 0, 0), 0);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 20))
+    EXPECT("nfds above RLIMIT_NOFILE", ks_poll(k, NULL, (nfds_t)rl.rlim_cur + 1, 0), -EINVAL);
+
+  /* A timeout in milliseconds, then a wake-up from another thread. */
+  poll_k = k;
+  poll_efd = ks_eventfd(k, 0, EFD_NONBLOCK);
+  struct pollfd e = {poll_efd, POLLIN, 0};
+  int64_t t0 = mono_ms();
+  EXPECT("poll times out", ks_poll(k, &e, 1, 30), 0);
+  EXPECT_TRUE("after its timeout", mono_ms() - t0 >= 29);
+  cf_thread_t t;
+  cf_thread_spawn(&t, poll_waker, NULL, "waker");
+  EXPECT("poll woken by an eventfd write", ks_poll(k, &e, 1, -1), 1);
+  EXPECT("eventfd readable", e.revents, POLLIN);
+  cf_thread_join(&t);
+
+  /* An epoll file is readable while an item is ready; EOF reports POLLRDHUP. */
+  int ep = ks_epoll_create1(k, 0);
+  ks_epoll_event_t ev = {EPOLLIN, 7};
+  EXPECT("epoll_ctl ADD eventfd", ks_epoll_ctl(k, ep, EPOLL_CTL_ADD, poll_efd, &ev), 0);
+  struct pollfd pe = {ep, POLLIN | POLLOUT, 0};
+  EXPECT("poll an epoll", ks_poll(k, &pe, 1, 0), 1);
+  EXPECT("epoll readable", pe.revents, POLLIN);
+  int sv[2];
+  EXPECT("socketpair", ks_socketpair(k, AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  EXPECT("shutdown SHUT_WR", ks_shutdown(k, sv[1], SHUT_WR), 0);
+  struct pollfd s = {sv[0], POLLIN | POLLRDHUP, 0};
+  EXPECT("poll for EOF", ks_poll(k, &s, 1, 2000), 1);
+  EXPECT("EOF", s.revents, POLLIN | POLLRDHUP);
+  ks_kernel_free(k);
+}
+
 /* Many instances, each leaving descriptors open, in one process; a free closes only what its
  * instance still holds, not a number it closed that another instance now uses. */
 static void check_free(void) {
@@ -295,6 +377,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_DFL); /* a send that raised SIGPIPE must kill the check */
   check_sockets();
   check_files();
+  check_poll();
   check_free();
   check_threads();
   printf("kernel-real-check: ok, %d checks passed\n", checks);

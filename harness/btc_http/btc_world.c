@@ -1,0 +1,58 @@
+/* btc_world.c: one simulated run of the Bitcoin Core HTTPServer copy: a kernel whose socket
+ * buffers may be small (a slow socket that takes a few bytes at a time, as upstream's
+ * ErrorSock and fuzz sockets do), a listening socket, the server (I/O thread and workers),
+ * the churn clients, and, once every client is done, the shutdown that drains. Workload
+ * layout in fuzzers/fuzz_btc_httpserver.c. */
+#include "btc_http.h"
+
+#define PORT 8332
+
+typedef struct world {
+  ks_kernel_t *k;
+  btc_config_t cfg;
+  HTTPServer *s;
+  bool faults;
+  uint32_t sock_buf_bytes;
+  http_workload_t wl;
+} world_t;
+
+static void decode(world_t *wd) {
+  static const uint32_t sock_bufs[4] = {64 * 1024, 8192, 2048, 512};
+  uint32_t b = cf_workload_byte();
+  btc_config_t *c = &wd->cfg;
+  btc_config_default(c);
+  c->rpc_threads = 1 + (int)(b & 1);
+  wd->sock_buf_bytes = sock_bufs[(b >> 1) & 3];
+  wd->faults = (b >> 3) & 1;
+  c->rpcservertimeout = 1000 * (1 + (int64_t)((b >> 4) & 1)); /* 1 or 2 s of virtual time */
+  /* Below what the churn client's oversized requests carry, so they meet 431 and 413. */
+  c->max_headers_size = 2048;
+  c->max_body_size = 64 * 1024;
+  http_workload_decode(&wd->wl);
+}
+
+static void kernel_free(void *k) { ks_kernel_free(k); }
+
+void btc_world_main(void *arg) {
+  (void)arg;
+  world_t *wd = cf_sim_alloc(sizeof *wd);
+  decode(wd);
+  ks_config_t kc;
+  ks_config_default(&kc);
+  kc.sock_buf_bytes = wd->sock_buf_bytes;
+  wd->k = ks_kernel_new(&kc);
+  cf_defer(kernel_free, wd->k);
+  ks_kernel_t *k = wd->k;
+  int listener = ks_socket(k, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (listener < 0 || ks_bind(k, listener, PORT) < 0 || ks_listen(k, listener, 16) < 0)
+    cf_fail("harness", BTC_SYSTEM, CF_SITE("world.listen"), "cannot listen");
+  wd->s = btc_server_start(k, &wd->cfg, listener);
+  if (wd->faults) {
+    cf_fault_enable(CF_FAULT_EAGAIN, true);
+    cf_fault_enable(CF_FAULT_SHORT_WRITE, true);
+  }
+  http_clients_t *clients = http_clients_start(k, PORT, &wd->wl, BTC_SYSTEM);
+  http_clients_join(clients);
+  btc_server_stop(wd->s);
+  chk_btc_quiescent(wd->s);
+}
