@@ -46,15 +46,6 @@ static struct {
   int used, cap, nlive;
 } chk;
 
-static void enter(void) {
-  cf_host_lock();
-  cf_oracle_begin();
-}
-static void leave(void) {
-  cf_oracle_end();
-  cf_host_unlock();
-}
-
 static uint64_t peek(const cf_atomic_t *a) { return __atomic_load_n(&a->v, __ATOMIC_SEQ_CST); }
 
 void chk_btc_init(HTTPServer *s) {
@@ -70,7 +61,7 @@ static ghost_t *ghost_of(const HTTPRemoteClient *c) {
 }
 
 void chk_btc_client_new(HTTPRemoteClient *c) {
-  enter();
+  cf_checker_enter();
   ghost_t *g = ghost_of(NULL);
   if (!g) {
     if (chk.used == chk.cap) {
@@ -82,24 +73,24 @@ void chk_btc_client_new(HTTPRemoteClient *c) {
   }
   *g = (ghost_t){.client = c};
   chk.nlive++;
-  leave();
+  cf_checker_leave();
 }
 
 void chk_btc_client_free(HTTPRemoteClient *c) {
-  enter();
+  cf_checker_enter();
   ghost_t *g = ghost_of(c);
   if (g) {
     g->client = NULL;
     chk.nlive--;
   }
-  leave();
+  cf_checker_leave();
 }
 
 void chk_btc_send_unlock(HTTPRemoteClient *c) {
-  enter();
+  cf_checker_enter();
   bool ready = peek(&c->m_send_ready) != 0;
   size_t len = c->m_send_len;
-  leave();
+  cf_checker_leave();
   if (ready && len == 0)
     cf_fail("btc-send-ready-empty", BTC_SYSTEM, CF_SITE("btc.B1"),
             "client %lld: m_send_mutex released with m_send_ready set and an empty send buffer",
@@ -107,32 +98,32 @@ void chk_btc_send_unlock(HTTPRemoteClient *c) {
 }
 
 void chk_btc_send_failed(HTTPRemoteClient *c) {
-  enter();
+  cf_checker_enter();
   ghost_t *g = ghost_of(c);
   if (g) g->send_failed = true;
-  leave();
+  cf_checker_leave();
 }
 
 void chk_btc_reply_begin(HTTPRemoteClient *c, bool dispatched) {
   (void)dispatched;
-  enter();
+  cf_checker_enter();
   ghost_t *g = ghost_of(c);
   if (g) g->replying++;
-  leave();
+  cf_checker_leave();
 }
 
 void chk_btc_reply_end(HTTPRemoteClient *c, bool dispatched) {
-  enter();
+  cf_checker_enter();
   ghost_t *g = ghost_of(c);
   if (g) {
     g->replying--;
     if (dispatched) g->at_worker--;
   }
-  leave();
+  cf_checker_leave();
 }
 
 void chk_btc_dispatch(HTTPRemoteClient *c, const HTTPRequest *req) {
-  enter();
+  cf_checker_enter();
   ghost_t *g = ghost_of(c);
   int busy = g ? g->at_worker : 0;
   uint64_t earlier = g ? g->at_worker_serial : 0;
@@ -140,7 +131,7 @@ void chk_btc_dispatch(HTTPRemoteClient *c, const HTTPRequest *req) {
     g->at_worker = 1;
     g->at_worker_serial = req->serial;
   }
-  leave();
+  cf_checker_leave();
   if (busy)
     cf_fail("btc-one-at-a-time", BTC_SYSTEM, CF_SITE("btc.B4"),
             "client %lld: request %llu dispatched while its request %llu is still at a worker",
@@ -149,7 +140,7 @@ void chk_btc_dispatch(HTTPRemoteClient *c, const HTTPRequest *req) {
 
 void chk_btc_iteration(HTTPServer *s) {
   if (!cf_in_sim()) return;
-  enter();
+  cf_checker_enter();
   for (int i = 0; i < s->n_connected; i++) {
     HTTPRemoteClient *c = s->m_connected[i];
     ghost_t *g = ghost_of(c);
@@ -157,13 +148,13 @@ void chk_btc_iteration(HTTPServer *s) {
     bool ready = peek(&c->m_send_ready) != 0;
     size_t len = c->m_send_len;
     if (len > 0 && !ready) {
-      leave();
+      cf_checker_leave();
       cf_fail("btc-send-flag", BTC_SYSTEM, CF_SITE("btc.B2 stranded"),
               "client %lld: reply stranded: %zu bytes buffered, m_send_ready false, nobody "
               "replying: the I/O thread only polls it for RECV", (long long)c->m_id, len);
     }
     if (len == 0 && ready) {
-      leave();
+      cf_checker_leave();
       cf_fail("btc-send-flag", BTC_SYSTEM, CF_SITE("btc.B2 nothing to send"),
               "client %lld: m_send_ready set with an empty send buffer and nobody replying: "
               "the I/O thread polls it for SEND only", (long long)c->m_id);
@@ -171,17 +162,17 @@ void chk_btc_iteration(HTTPServer *s) {
     /* B3 (the same state, counted over iterations, also while a reply is being written). */
     g->empty_send_polls = (ready && len == 0) ? g->empty_send_polls + 1 : 0;
     if (g->empty_send_polls > WEDGE_ITERATIONS) {
-      leave();
+      cf_checker_leave();
       cf_fail("btc-wedged", BTC_SYSTEM, CF_SITE("btc.B3"),
               "client %lld: polled for SEND with nothing to send for %d iterations",
               (long long)c->m_id, g->empty_send_polls);
     }
   }
-  leave();
+  cf_checker_leave();
 }
 
 void chk_btc_wait_sockets(HTTPServer *s) {
-  enter();
+  cf_checker_enter();
   int expect = s->n_connected + (s->m_listen >= 0);
   bool ok = s->io_count == expect;
   for (int i = 0; ok && i < s->io_count; i++) {
@@ -192,7 +183,7 @@ void chk_btc_wait_sockets(HTTPServer *s) {
       ok = (w->requested == SOCK_RECV || w->requested == SOCK_SEND) &&
            s->io_fds[i].fd == w->client->m_sock;
   }
-  leave();
+  cf_checker_leave();
   if (!ok)
     cf_fail("btc-wait-sockets", BTC_SYSTEM, CF_SITE("btc.B5"),
             "GenerateWaitSockets: %d sockets for %d clients, or a client not asked for exactly "

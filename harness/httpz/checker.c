@@ -45,18 +45,9 @@ static struct {
   int used; /* ghosts [0, used) have been taken this run: the loops look no further */
 } chk;
 
-/* The hooks run on the copy's threads: under the host lock on the real backend, and as oracle
- * sections (hidden from TSan, no yield) in simulation, where the ghost state is shared by
- * every fiber. */
-static void enter(void) {
-  cf_host_lock();
-  cf_oracle_begin();
-}
-static void leave(void) {
-  cf_oracle_end();
-  cf_host_unlock();
-}
-
+/* The hooks run on the copy's threads, each inside cf_checker_enter/leave: under the host lock
+ * on the real backend, and as oracle sections (hidden from TSan, no yield) in simulation, where
+ * the ghost state is shared by every fiber. */
 static const cf_site_t *site_of_state(httpz_state_t s);
 static void check_lists(Worker *w, const char *where);
 
@@ -78,16 +69,16 @@ static ghost_t *free_ghost(void) {
 }
 
 void chk_httpz_created(Worker *w, Conn *c) {
-  enter();
+  cf_checker_enter();
   ghost_t *g = free_ghost();
   if (!g) {
-    leave();
+    cf_checker_leave();
     cf_fail("capacity", HTTPZ_SYSTEM, CF_SITE("checker.created"), "more than %d live conns",
             GHOSTS);
   }
   *g = (ghost_t){.conn = c, .serial = cf_pool_serial(c), .fd = c->protocol.http->socket};
   chk.nlive++;
-  leave();
+  cf_checker_leave();
 }
 
 void chk_httpz_dispatch(Worker *w, Conn *c) {
@@ -97,10 +88,10 @@ void chk_httpz_dispatch(Worker *w, Conn *c) {
 }
 
 void chk_httpz_destroying(Worker *w, Conn *c) {
-  enter();
+  cf_checker_enter();
   ghost_t *g = ghost_of(c);
   if (!g || !cf_pool_is_live(c)) {
-    leave();
+    cf_checker_leave();
     cf_fail("double-destroy", HTTPZ_SYSTEM, CF_SITE("conn_mem_pool.destroy"),
             "destroying a Conn that is not allocated (H4)");
   }
@@ -116,7 +107,7 @@ void chk_httpz_destroying(Worker *w, Conn *c) {
               "it (H2b)", serial, fd, i);
   ks_epoll_item_t items[64];
   int n = ks_epoll_items(w->k, w->loop.fd, items, 64);
-  leave();
+  cf_checker_leave();
   for (int i = 0; i < n && i < 64; i++)
     if (items[i].data == data)
       cf_fail("registered-freed", HTTPZ_SYSTEM, CF_SITE("conn_mem_pool.destroy"),
@@ -125,46 +116,46 @@ void chk_httpz_destroying(Worker *w, Conn *c) {
 }
 
 void chk_httpz_fd_opened(Worker *w, int fd) {
-  enter();
+  cf_checker_enter();
   if (fd >= 0 && fd < FDS) chk.fd_open[fd] = true;
-  leave();
+  cf_checker_leave();
 }
 
 bool chk_httpz_holds_fd(Worker *w, int fd) {
-  enter();
+  cf_checker_enter();
   bool held = fd >= 0 && fd < FDS && chk.fd_open[fd];
-  leave();
+  cf_checker_leave();
   return held;
 }
 
 void chk_httpz_closing(Worker *w, int fd) {
-  enter();
+  cf_checker_enter();
   bool was_open = fd >= 0 && fd < FDS && chk.fd_open[fd];
   if (was_open) chk.fd_open[fd] = false;
-  leave();
+  cf_checker_leave();
   if (!was_open && fd >= 0 && fd < FDS)
     cf_fail("double-close", HTTPZ_SYSTEM, CF_SITE("conn.close"),
             "closing fd %d, which the server no longer holds (H4)", fd);
 }
 
 void chk_httpz_handed_over(Worker *w, Conn *c) {
-  enter();
+  cf_checker_enter();
   ghost_t *g = ghost_of(c);
   if (g) {
     g->handed_over = true;
     g->handover = cf_obligation_open(HTTPZ_SYSTEM, "handed-over conn processed", g->serial);
   }
-  leave();
+  cf_checker_leave();
 }
 
 void chk_httpz_signal_processed(Worker *w, Conn *c) {
-  enter();
+  cf_checker_enter();
   ghost_t *g = ghost_of(c);
   if (g && g->handed_over) {
     g->handed_over = false;
     cf_obligation_close(g->handover);
   }
-  leave();
+  cf_checker_leave();
 }
 
 /* ---- H3, H5 ----------------------------------------------------------------------------------- */
@@ -259,9 +250,9 @@ static void check_lists(Worker *w, const char *where) {
 static void check_quiescent(Worker *w);
 
 void chk_httpz_quiescent(Worker *w) {
-  enter();
+  cf_checker_enter();
   check_quiescent(w);
-  leave();
+  cf_checker_leave();
 }
 
 static void check_quiescent(Worker *w) {

@@ -9,7 +9,6 @@
  * Usage: httpz-stress [--seconds S] [--rounds N]   (toggles from CHURN_BUGS; default 10 s)
  * A failure (an oracle, ASan, a hang) aborts the process, so the exit status says whether a
  * bug was hit: 0 not hit, anything else hit. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +17,6 @@
 #include "cf.h"
 #include "httpz.h"
 #include "stress.h"
-
-static void on_alarm(int sig) {
-  (void)sig;
-  static const char msg[] = "httpz-stress: a round did not finish in 20 s (hang)\n";
-  ssize_t n = write(2, msg, sizeof msg - 1);
-  (void)n;
-  _exit(3);
-}
 
 /* Every connection shape the client knows but stalls and lingers (those wait for timeouts). */
 static void workload(http_workload_t *wl) {
@@ -114,16 +105,12 @@ typedef struct stress {
   http_workload_t wl;
 } stress_t;
 
-static void round_timed(void *arg) {
+static void round_once_cb(void *arg) {
   stress_t *st = arg;
-  alarm(20);
   round_once(&st->cfg, &st->wl);
-  alarm(0);
 }
 
 int main(int argc, char **argv) {
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGALRM, on_alarm);
   static stress_t st;
   httpz_config_default(&st.cfg);
   st.cfg.max_conn = 2;
@@ -137,8 +124,9 @@ int main(int argc, char **argv) {
                "churn: 4 clients, max_conn 2, forks holding the server's sockets.\n",
       .unit = "connections",
       .units_per_round = HTTP_MAX_CLIENTS * HTTP_MAX_CONNS,
-      .round = round_timed,
+      .round = round_once_cb,
       .arg = &st,
+      .round_timeout = 20,
   };
   return stress_main(&t, argc, argv);
 }

@@ -1,10 +1,12 @@
 /* stress.c: see stress.h. */
 #include "stress.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cf.h"
 
@@ -14,6 +16,15 @@ static double seconds(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char hang_msg[160];
+
+static void on_alarm(int sig) {
+  (void)sig;
+  ssize_t n = write(2, hang_msg, strlen(hang_msg));
+  (void)n;
+  _exit(3);
 }
 
 int stress_main(const stress_test_t *t, int argc, char **argv) {
@@ -33,10 +44,16 @@ int stress_main(const stress_test_t *t, int argc, char **argv) {
     }
   }
   cf_bugs_from_env();
+  signal(SIGPIPE, SIG_IGN);
+  snprintf(hang_msg, sizeof hang_msg, "%s: a round did not finish in %u s (hang)\n", t->name,
+           t->round_timeout);
+  signal(SIGALRM, on_alarm);
   double t0 = seconds(), next_report = t0 + 10;
   long rounds = 0;
   while ((max_rounds == 0 || rounds < max_rounds) && seconds() - t0 < limit) {
+    alarm(t->round_timeout);
     t->round(t->arg);
+    alarm(0);
     cf_real_end_run();
     rounds++;
     if (seconds() >= next_report) {

@@ -234,6 +234,16 @@ void cf_report_failure_line(const char *oracle, const char *system, const cf_sit
  * accesses inside one (reading the copy's state) are hidden from TSan. */
 void cf_oracle_begin(void);
 void cf_oracle_end(void);
+/* A checker's hook on a copy's thread: the host lock (the real backend runs the hooks on several
+ * threads) around an oracle section (simulation: no yield, hidden from TSan). */
+static inline void cf_checker_enter(void) {
+  cf_host_lock();
+  cf_oracle_begin();
+}
+static inline void cf_checker_leave(void) {
+  cf_oracle_end();
+  cf_host_unlock();
+}
 
 #define CF_CHECK(cond, oracle, system, ...)                                           \
   do {                                                                                \
