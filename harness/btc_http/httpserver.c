@@ -179,11 +179,13 @@ static void SocketHandlerConnected(HTTPServer *s) {
         btc_event(s, "btc.eof", "client %lld: received EOF", (long long)c->m_id);
         cf_atomic_store(&c->m_disconnect, 1);
         /* A partial request can never complete now: the data received no longer makes the
-         * client busy unless a reply is still buffered (upstream keeps it busy, and so
-         * polled and read at EOF every iteration, until -rpcservertimeout). */
+         * client busy unless a reply is still to be sent (upstream keeps it busy, and so
+         * polled and read at EOF every iteration, until -rpcservertimeout). Bytes left behind
+         * by a send that failed for good (m_send_ready cleared) will never go. */
         if (!cf_bug(CF_BUG_BTC_35182_EOF_SPIN)) {
           cf_mutex_lock(&c->m_send_mutex);
-          if (c->m_send_len == 0) cf_atomic_store(&c->m_connection_busy, 0);
+          if (c->m_send_len == 0 || !cf_atomic_load(&c->m_send_ready))
+            cf_atomic_store(&c->m_connection_busy, 0);
           chk_btc_send_unlock(c);
           cf_mutex_unlock(&c->m_send_mutex);
         }
