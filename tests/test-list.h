@@ -5,3 +5,4 @@
 #include "list-tls-intern.h"
 #include "list-epoll-shim.h"
 #include "list-http.h"
+#include "list-btc-http.h"
