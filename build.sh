@@ -20,6 +20,7 @@
 #   stress/httpz-stress  the http.zig copy under connection churn on real threads and sockets
 #   stress/btc-serve     the Bitcoin Core HTTPServer copy as a real server (`churn serve btc`)
 #   stress/btc-stress    the Bitcoin Core HTTPServer copy under pipelined bursts on real threads
+#   stress/bun-serve     Bun's server copy as a real server (`churn serve bun`)
 #   tsan/tests/churn-tests  the unit tests under ThreadSanitizer
 # Usage: ./build.sh [all|libfuzzer|afl|replay|tests|tsan|bench|stress]...   (default: all)
 # Environment: CC, CFLAGS, OUT, SANITIZER (address|undefined|thread|none; default address+UB),
@@ -272,8 +273,8 @@ build_tsan() {
 
 build_stress() {
   # The last binary built below: when it is up to date, so are the others.
-  if up_to_date "$OUT/stress/btc-stress"; then step "stress: up to date"; return; fi
-  step "stress: toy-stress, tls-stress, kernel-real-check, httpz-serve, btc-serve (pthreads backend, ASan)"
+  if up_to_date "$OUT/stress/bun-serve"; then step "stress: up to date"; return; fi
+  step "stress: toy-stress, tls-stress, kernel-real-check, httpz-serve, btc-serve, bun-serve (pthreads backend, ASan)"
   mkdir -p "$OUT/stress"
   local real=(harness/real/platform_real.c harness/runtime/bugs.c harness/runtime/pool.c
               harness/runtime/report.c)
@@ -298,6 +299,9 @@ build_stress() {
   "$CC" "${BASE[@]}" "${san[@]}" \
     "${real[@]}" harness/real/stress.c harness/real/btc_stress.c harness/http/*.c harness/btc_http/*.c \
     "${LIBS[@]}" -o "$OUT/stress/btc-stress"
+  "$CC" "${BASE[@]}" "${san[@]}" \
+    "${real[@]}" harness/real/serve.c harness/real/bun_serve.c harness/http/*.c harness/bun_server/*.c \
+    "${LIBS[@]}" -o "$OUT/stress/bun-serve"
 }
 
 mkdir -p "$OUT"/{libfuzzer,afl,replay,tests,bench,stress}

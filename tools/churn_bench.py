@@ -29,6 +29,7 @@ DEFAULT_BUGS = {
     "fuzz_epoll_shim": "epoll-73-transient-dup,epoll-73-no-generation",
     "fuzz_httpz_worker": "httpz-120-disown-no-del",
     "fuzz_btc_httpserver": "btc-35614-send-ready-unlocked,btc-35182-eagain-no-flag",
+    "fuzz_bun_server": "bun-22809-assert-alive",
 }
 EPILOG = textwrap.fill(
     "time-to-bug (WHAT is a fuzz target): for each toggle in --bugs (default: the target's "

@@ -378,7 +378,7 @@ def stale_reason(paths):
 BUILD_PARTS = ("libfuzzer", "afl", "replay", "tests", "tsan", "bench", "stress")
 # What ./build.sh stress makes (out/stress/).
 STRESS_BINARIES = ("toy-stress", "tls-stress", "kernel-real-check", "httpz-serve", "httpz-stress",
-                   "btc-serve", "btc-stress")
+                   "btc-serve", "btc-stress", "bun-serve")
 
 
 def expected_outputs(parts, afl_ok):

@@ -19,7 +19,7 @@ from churn_common import (EXIT_ENV, ChurnError, TOOLS, apt_install, apt_line, bi
                           can_apt, ensure_built, note, parse_bug_ids, rel, tail_text)
 
 # system name -> its server binary in out/stress/
-SERVERS = {"httpz": "httpz-serve", "btc": "btc-serve"}
+SERVERS = {"httpz": "httpz-serve", "btc": "btc-serve", "bun": "bun-serve"}
 MAX_WORKERS = 4  # TP_MAX_THREADS in harness/httpz/httpz.h, BTC_MAX_WORKERS in btc_http.h
 
 
@@ -30,18 +30,28 @@ def cmd_serve(args):
                          % (args.system, ", ".join(sorted(SERVERS))), EXIT_ENV)
     ids = parse_bug_ids(args.bugs)
     exe = binary("stress", exe_name)
-    ensure_built([exe], ["stress"])
-    argv = [exe, "--port", str(args.port), "--workers", str(args.workers)]
+    argv = [exe, "--port", str(args.port)]
+    if args.system == "bun":
+        if args.workers is not None:
+            raise ChurnError("--workers does not apply to bun (one thread runs the loop and JS)",
+                             EXIT_ENV)
+    else:
+        argv += ["--workers", str(args.workers or 2)]
     if args.system == "httpz":
         argv += ["--max-conn", str(args.max_conn or 64)]
     elif args.max_conn is not None:
-        raise ChurnError("--max-conn applies to httpz only (btc has no connection limit)",
+        raise ChurnError("--max-conn applies to httpz only (btc and bun have no connection limit)",
                          EXIT_ENV)
     if args.system == "btc":
         argv += ["--timeout", str(args.timeout or 30)]
     elif args.timeout is not None:
         raise ChurnError("--timeout applies to btc only", EXIT_ENV)
+    if args.system == "bun":
+        argv += ["--stop-after", str(args.stop_after)] if args.stop_after else []
+    elif args.stop_after is not None:
+        raise ChurnError("--stop-after applies to bun only", EXIT_ENV)
     argv += ["-v"] if args.verbose else []
+    ensure_built([exe], ["stress"])
     note("running CHURN_BUGS=%s %s (stop it with Ctrl-C)"
          % (",".join(ids), " ".join([rel(exe)] + argv[1:])))
     sys.stdout.flush()
@@ -62,7 +72,9 @@ def add_parser(sub, formatter):
                        "the request (URL, method, body length and checksum). It prints "
                        "`SYSTEM-serve: listening on 127.0.0.1:PORT` once it accepts, and the "
                        "requests served when it stops. httpz is http.zig's NonBlocking worker, btc Bitcoin "
-                       "Core's HTTPServer.",
+                       "Core's HTTPServer, bun Bun's server behind Bun.serve (it stops like a "
+                       "script calling server.stop(), dropping the server and forcing a GC, then "
+                       "exits once drained).",
                        epilog="systems: %s\nexample: ./churn serve httpz --port 8080 -v   then   "
                        "curl -v http://127.0.0.1:8080/hello\nexit status: the server's (0 after "
                        "Ctrl-C); 2 for an unknown system, a bad option or a port in use."
@@ -71,14 +83,17 @@ def add_parser(sub, formatter):
                    % ", ".join(sorted(SERVERS)))
     s.add_argument("--port", type=_ranged(0, 65535), default=8080, metavar="N",
                    help="port on 127.0.0.1, 0 for any free one (default: 8080)")
-    s.add_argument("--workers", type=_ranged(1, MAX_WORKERS), default=2, metavar="N",
-                   help="thread pool threads, 1..%d (default: 2)" % MAX_WORKERS)
+    s.add_argument("--workers", type=_ranged(1, MAX_WORKERS), default=None, metavar="N",
+                   help="httpz, btc: thread pool threads, 1..%d (default: 2)" % MAX_WORKERS)
     s.add_argument("--max-conn", type=_ranged(1, 65536), default=None, metavar="N",
                    help="httpz: connections served at once; past it the listener is paused "
                    "(default: 64)")
     s.add_argument("--timeout", type=_ranged(1, 86400), default=None, metavar="S",
                    help="btc: idle seconds before a client is disconnected (-rpcservertimeout, "
                    "default: 30)")
+    s.add_argument("--stop-after", type=_ranged(1, 1000000000), default=None, metavar="N",
+                   help="bun: server.stop() after N responses, then exit once drained (default: "
+                   "on Ctrl-C)")
     s.add_argument("--bugs", default="", metavar="IDS",
                    help="bug toggles to turn on (CHURN_BUGS), comma-separated or 'all'; see "
                    "`churn bugs` (default: none)")

@@ -3,6 +3,7 @@
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -131,7 +132,8 @@ STRESS_RUNS = [("toy-stress", []), ("tls-stress", ["--seconds", "5"]),
 # Targets whose scenario seeds are compiled from scenarios/<target>/*.txt, with their compiler.
 SCENARIO_TOOLS = [("fuzz_epoll_shim", ["epoll_scenario.py"]),
                   ("fuzz_httpz_worker", ["http_scenario.py"]),
-                  ("fuzz_btc_httpserver", ["http_scenario.py", "--target", "fuzz_btc_httpserver"])]
+                  ("fuzz_btc_httpserver", ["http_scenario.py", "--target", "fuzz_btc_httpserver"]),
+                  ("fuzz_bun_server", ["http_scenario.py", "--target", "fuzz_bun_server"])]
 
 
 def check_scenario_seeds(checks):
@@ -169,12 +171,115 @@ SERVE_MAX_CONN = 4
 WRK_ARGS = ["-t2", "-c16", "-d3s", "--timeout", "2s"]
 SERVES = [("httpz-serve", ["--max-conn", str(SERVE_MAX_CONN), "--workers", "2"],
            "over --max-conn %d" % SERVE_MAX_CONN),
-          ("btc-serve", ["--workers", "2", "--max-head", "2048", "--max-body", "8192"], "")]
+          ("btc-serve", ["--workers", "2", "--max-head", "2048", "--max-body", "8192"], ""),
+          ("bun-serve", ["--max-head", "2048", "--max-body", "8192"], "")]
 
 
 def check_serve(checks):
     for exe_name, args, load_note in SERVES:
         check_one_server(checks, exe_name, args, load_note)
+    check_bun_lifecycle(checks)
+
+
+BUN_STOP_AFTER = 3
+
+
+def check_bun_lifecycle(checks):
+    """bun-serve --stop-after 3: the three requests before the stop are answered (two on a
+    keep-alive connection, one by curl), then new connections are refused, a request on the
+    connection kept alive across the stop is answered 200, or 503 with close, or the connection
+    is closed (App.close once the server is collected), never left hanging, and the process
+    exits 0 by itself once drained, with nothing on stderr."""
+    P = "bun-serve"
+    sub = churn_serve.sub_check
+    started = _start_server(checks, P, ["--stop-after", str(BUN_STOP_AFTER)], ("curl",),
+                            "%s --stop-after %d" % (P, BUN_STOP_AFTER))
+    if not started:
+        return
+    srv, port = started
+    kept = None
+    try:
+        url = "http://127.0.0.1:%d" % port
+
+        def before():
+            nonlocal kept
+            kept = churn_serve.Raw(port)
+            got = []
+            for i in range(BUN_STOP_AFTER - 1):
+                kept.send(b"GET /before/%d HTTP/1.1\r\nHost: t\r\n\r\n" % i)
+                st, h, body = kept.response()
+                got.append(st == 200 and churn_serve.names(body, "/before/%d" % i, "GET"))
+            rc, res, err = churn_serve.curl([url + "/last"])
+            got.append(rc == 0 and len(res) == 1 and res[0][0] == 200)
+            ok = all(got)
+            return ok, "" if ok else "answers %r, curl exit %s %r %s" % (got, rc, res, err)
+        if not sub(checks, "%s --stop-after %d: requests before stop() answered 200 (keep-alive "
+                   "and curl)" % (P, BUN_STOP_AFTER), before):
+            return
+
+        def refused():
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                try:
+                    c = socket.create_connection(("127.0.0.1", port), timeout=2)
+                except ConnectionRefusedError:
+                    return True, ""
+                c.close()
+                time.sleep(0.05)
+            return False, "new connections still accepted 10 s after the stop"
+        sub(checks, P + " after stop(): new connections refused", refused)
+
+        def kept_alive():
+            try:
+                kept.send(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n")
+                st, h, body = kept.response()
+            except (EOFError, ConnectionResetError, BrokenPipeError):
+                return True, "closed"
+            except TimeoutError as e:
+                return False, "the kept-alive connection neither answered nor closed: %s" % e
+            ok = (st == 200 and churn_serve.names(body, "/after", "GET")) or \
+                (st == 503 and h.get("connection", "").lower() == "close")
+            return ok, "%d" % st if ok else "got %d %r %r" % (st, h, body)
+        sub(checks, P + " after stop(): a kept-alive connection is answered, refused with 503 or "
+            "closed, never left hanging", kept_alive)
+
+        def exits():
+            try:
+                srv.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                return False, "still running 15 s after the stop"
+            rc, out, err = srv.stop()
+            clean = rc == 0 and "stopped after %d responses" % BUN_STOP_AFTER in out and \
+                not err.strip()
+            return clean, "" if clean else "%s, stdout %r, stderr:\n%s" % (
+                _status(rc), out.strip(), tail_text(err, 12))
+        sub(checks, P + " exits 0 by itself once drained, nothing on stderr", exits)
+    finally:
+        if kept:
+            kept.close()
+        if srv.proc.poll() is None or not srv.stderr.closed:
+            srv.stop()
+
+
+def _start_server(checks, P, args, clients, label):
+    """out/stress/P started with --port 0 and args: (server, port), or None once a check named
+    after label failed (the binary or the client tools missing, no listening line)."""
+    exe = binary("stress", P)
+    if not os.path.exists(exe):
+        checks.fail(label, "%s does not exist" % rel(exe))
+        return None
+    why = churn_serve.need_clients(clients)
+    if why:
+        checks.fail(label + " clients", why)
+        return None
+    note("running %s --port 0 %s with %s" % (rel(exe), " ".join(args), " and ".join(clients)))
+    srv = churn_serve.Server(exe, ["--port", "0"] + args, _clean_env())
+    try:
+        return srv, srv.wait_listening()
+    except RuntimeError as e:
+        checks.fail(label + " starts on --port 0", str(e))
+        srv.stop()
+        return None
 
 
 def check_one_server(checks, P, args, load_note):
@@ -184,24 +289,13 @@ def check_one_server(checks, P, args, load_note):
     holding no more descriptors than before, then stopped with SIGINT: exit 0 and nothing on
     stderr (no sanitizer report)."""
     sub = churn_serve.sub_check
-    exe = binary("stress", P)
-    if not os.path.exists(exe):
-        checks.fail(P, "%s does not exist" % rel(exe))
+    started = _start_server(checks, P, args, ("curl", "wrk"), P)
+    if not started:
         return
-    why = churn_serve.need_clients()
-    if why:
-        checks.fail(P + " clients", why)
-        return
-    note("running %s --port 0 %s with curl and wrk" % (rel(exe), " ".join(args)))
-    srv = churn_serve.Server(exe, ["--port", "0"] + args, _clean_env())
+    srv, port = started
     stopped = False
     tmp = tempfile.mkdtemp(prefix="serve-")
     try:
-        try:
-            port = srv.wait_listening()
-        except RuntimeError as e:
-            checks.fail(P + " starts on --port 0", str(e))
-            return
         checks.ok("%s starts on --port 0 (127.0.0.1:%d)" % (P, port))
         base_fds = srv.fd_count()
         url = "http://127.0.0.1:%d" % port

@@ -6,7 +6,7 @@
     tools/http_scenario.py [--target T] --check    exit 1 if a committed seed differs from a
                                                    fresh compile
     tools/http_scenario.py [--target T] FILE.txt   print the bytes of one scenario as hex
-T is fuzz_httpz_worker (the default) or fuzz_btc_httpserver.
+T is fuzz_httpz_worker (the default), fuzz_btc_httpserver or fuzz_bun_server.
 
 A scenario describes the server (and for fuzz_httpz_worker the app's forks) and the churn
 clients in the byte format of fuzzers/T.c; `#` starts a comment. Lines, in this order:
@@ -14,9 +14,16 @@ clients in the byte format of fuzzers/T.c; `#` starts a comment. Lines, in this 
     server ...                     fuzz_httpz_worker: [max_conn=N] [pool=N] [prealloc=N]
                                    [max_requests=100|2|3|5] [faults];
                                    fuzz_btc_httpserver: [workers=1|2]
-                                   [sockbuf=65536|8192|2048|512] [faults] [timeout=1|2]
+                                   [sockbuf=65536|8192|2048|512] [faults] [timeout=1|2];
+                                   fuzz_bun_server: [handler=sync|async|either] [routes]
+                                   [bake] [faults] [idle=2|10]
     fork before=N held=N           fuzz_httpz_worker only, up to 3: yields before the fork,
                                    yields before the exec (held is even, at most 30)
+    step ACTION [after=N] [yields=N]
+                                   fuzz_bun_server only, up to 3, in order: the script's
+                                   steps, ACTION one of stop, stop-abrupt, drop (server = null),
+                                   gc; posted once N responses (0-7) were written, after N
+                                   yields (0-7)
     clients [resets]               optional: resets on
     client                         starts a client; its connections follow, made in order
     conn [end=close|half-close|stall|linger]
@@ -31,7 +38,7 @@ import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGETS = ("fuzz_httpz_worker", "fuzz_btc_httpserver")
+TARGETS = ("fuzz_httpz_worker", "fuzz_btc_httpserver", "fuzz_bun_server")
 SOCKBUFS = {"65536": 0, "8192": 1, "2048": 2, "512": 3}
 
 MAX_REQUESTS = {"100": 0, "2": 1, "3": 2, "5": 3}
@@ -76,9 +83,38 @@ def btc_server(args):
         | (ranged(s.get("timeout", "1"), 1, 2, "timeout") - 1) << 4
 
 
+HANDLERS = {"sync": 0, "async": 1, "either": 2}
+STEPS = {"stop": 0, "stop-abrupt": 1, "drop": 2, "gc": 3}
+
+
+def bun_server(args):
+    s = kv(args, ["handler", "routes", "bake", "faults", "idle"])
+    idle = s.get("idle", "2")
+    if idle not in ("2", "10"):
+        raise ValueError("idle must be 2 or 10")
+    return HANDLERS[s.get("handler", "sync")] \
+        | (0x04 if s.get("routes") else 0) \
+        | (0x08 if s.get("bake") else 0) \
+        | (0x10 if s.get("faults") else 0) \
+        | (0x20 if idle == "10" else 0)
+
+
+def bun_step(args):
+    if not args or args[0] not in STEPS:
+        raise ValueError("a step is one of %s" % ", ".join(STEPS))
+    s = kv(args[1:], ["after", "yields"])
+    return STEPS[args[0]] | ranged(s.get("after", "0"), 0, 7, "after") << 2 \
+        | ranged(s.get("yields", "0"), 0, 7, "yields") << 5
+
+
+SERVERS = {"fuzz_httpz_worker": httpz_server, "fuzz_btc_httpserver": btc_server,
+           "fuzz_bun_server": bun_server}
+
+
 def compile_text(text, where="<scenario>", target="fuzz_httpz_worker"):
     btc = target == "fuzz_btc_httpserver"
-    header, server, forks, resets, clients, sched = 0, 0, [], False, [], []
+    bun = target == "fuzz_bun_server"
+    header, server, forks, steps, resets, clients, sched = 0, 0, [], [], False, [], []
     for lineno, line in enumerate(text.splitlines(), 1):
         words = line.split("#", 1)[0].split()
         if not words:
@@ -88,8 +124,12 @@ def compile_text(text, where="<scenario>", target="fuzz_httpz_worker"):
             if op == "header":
                 header = int(args[0], 0)
             elif op == "server":
-                server = btc_server(args) if btc else httpz_server(args)
-            elif op == "fork" and not btc:
+                server = SERVERS[target](args)
+            elif op == "step" and bun:
+                if len(steps) == 3:
+                    raise ValueError("at most 3 steps")
+                steps.append(bun_step(args))
+            elif op == "fork" and not btc and not bun:
                 f = kv(args, ["before", "held"])
                 held = ranged(f.get("held", "0"), 0, 30, "held")
                 if held % 2:
@@ -124,7 +164,12 @@ def compile_text(text, where="<scenario>", target="fuzz_httpz_worker"):
             raise SystemExit("%s:%d: %s: %s" % (where, lineno, line.strip(), e))
     if not clients:
         raise SystemExit("%s: no client" % where)
-    body = [server] if btc else [server, len(forks)] + forks
+    if btc:
+        body = [server]
+    elif bun:
+        body = [server, len(steps)] + steps
+    else:
+        body = [server, len(forks)] + forks
     body.append((len(clients) - 1) | (0x4 if resets else 0))
     for conns in clients:
         if not conns:

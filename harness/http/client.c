@@ -17,7 +17,16 @@
  *    an earlier response on the connection said close (later pipelined requests are not
  *    served), when the connection was reset, or when the copy reported the drop with a listed
  *    reason (http_excuse_drop): HTTP_DROP_ACCEPT_FAILED, registering the accepted socket failed,
- *    so no request on it was ever read;
+ *    so no request on it was ever read; HTTP_DROP_SERVER_STOPPED, the server closed it as it
+ *    stopped (Bun's abrupt stop, or App.close once the server is collected);
+ *    HTTP_DROP_HALF_CLOSED, the client half-closed and the server (uWS) closed rather than keep
+ *    a half-open connection, aborting what was in flight;
+ *    HTTP_DROP_PIPELINED_PENDING, a pipelined request reached the server (uWS) while the
+ *    response before it was still pending, and it closed rather than pipeline asynchronously;
+ *    on such a connection a response cut short by the close is tolerated as well;
+ *  - once a copy says it stopped (http_clients_stopped, Bun's server.stop()): a connection may
+ *    be refused, and a request may be answered "503 Service Unavailable" with close instead of
+ *    its expected status;
  *  - liveness (obligations, checked at quiescence): every complete request is answered, a
  *    stalled request is timed out, a lingering idle connection is timed out, a half-closed or
  *    close-answered connection is closed by the server, a connection over the limit is served
@@ -46,6 +55,7 @@ struct http_clients {
   int64_t excused[EXCUSE_MAX];
   int nexcused;
   int answered;
+  bool stopped;                 /* http_clients_stopped */
 };
 
 /* ---- the workload ------------------------------------------------------------------------- */
@@ -179,10 +189,19 @@ static size_t build_request(conn_t *c, int r, const http_creq_t *q, char *out, s
 
 /* ---- receiving and checking ---------------------------------------------------------------- */
 
+static bool stopped(http_clients_t *all) {
+  cf_host_lock();
+  bool s = all->stopped;
+  cf_host_unlock();
+  return s;
+}
+
 static bool excused(const conn_t *c) {
-  for (int i = 0; i < c->all->nexcused; i++)
-    if (c->all->excused[i] == c->peer) return true;
-  return false;
+  bool found = false;
+  cf_host_lock(); /* the server's threads add excuses (http_excuse_drop) */
+  for (int i = 0; i < c->all->nexcused && !found; i++) found = c->all->excused[i] == c->peer;
+  cf_host_unlock();
+  return found;
 }
 
 static void settle(conn_t *c, int i) {
@@ -250,7 +269,8 @@ static bool take_response(conn_t *c) {
             "client %d connection %d: a response after one that said close", c->client,
             c->index);
   expect_t *e = &c->out[0];
-  if (status != e->status)
+  bool stop_503 = status == 503 && says_close && stopped(c->all);
+  if (status != e->status && !stop_503)
     cf_fail("http-response", sys, CF_SITE("client.status"), "%s: status %d, expected %d",
             e->line[0] ? e->line : "bad request", status, e->status);
   if (status == 200) {
@@ -294,7 +314,7 @@ static void read_responses(conn_t *c, bool want_eof) {
       }
     }
   }
-  if (c->rlen > 0 && c->eof && !c->reset)
+  if (c->rlen > 0 && c->eof && !c->reset && !excused(c))
     cf_fail("http-response", c->all->system, CF_SITE("client.truncated"),
             "client %d connection %d: %zu bytes of an incomplete response before EOF",
             c->client, c->index, c->rlen);
@@ -325,6 +345,11 @@ static void run_connection(http_clients_t *all, int client, int index, const htt
   ks_kernel_t *k = all->k;
   c->fd = ks_socket(k, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int rc = c->fd < 0 ? c->fd : ks_connect(k, c->fd, all->port);
+  if (rc == -ECONNREFUSED && stopped(all)) {
+    /* The server stopped listening: this connection and its requests are owed nothing. */
+    ks_close(k, c->fd);
+    return;
+  }
   if (rc < 0)
     cf_fail("http-client", all->system, CF_SITE("client.connect"), "connect: %s",
             strerror(-rc));
@@ -424,3 +449,10 @@ void http_excuse_drop(http_clients_t *c, ks_kernel_t *k, int fd, http_drop_reaso
 }
 
 int http_clients_answered(const http_clients_t *c) { return c->answered; }
+
+void http_clients_stopped(http_clients_t *c) {
+  if (!c) return;
+  cf_host_lock();
+  c->stopped = true;
+  cf_host_unlock();
+}

@@ -145,6 +145,11 @@ void http_workload_decode(http_workload_t *wl);
  * client.c. */
 typedef enum http_drop_reason {
   HTTP_DROP_ACCEPT_FAILED = 1, /* registering the accepted socket failed (epoll_ctl ENOMEM) */
+  HTTP_DROP_SERVER_STOPPED,    /* the server closed it as it stopped (after http_clients_stopped) */
+  HTTP_DROP_HALF_CLOSED,       /* the peer half-closed and the server does not keep half-open
+                                  connections (uWS): requests in flight are aborted */
+  HTTP_DROP_PIPELINED_PENDING, /* a request arrived while the response before it was pending and
+                                  the server refuses asynchronous pipelining (uWS) */
 } http_drop_reason_t;
 
 typedef struct http_clients http_clients_t;
@@ -164,5 +169,8 @@ void http_clients_join(http_clients_t *c);
 void http_excuse_drop(http_clients_t *c, ks_kernel_t *k, int fd, http_drop_reason_t why);
 /* Requests answered, for summaries. */
 int http_clients_answered(const http_clients_t *c);
+/* The server stopped listening (Bun's server.stop()): from now on a refused connection is
+ * owed nothing, and "503 Service Unavailable" with close answers any request (NULL c: no-op). */
+void http_clients_stopped(http_clients_t *c);
 
 #endif
