@@ -67,26 +67,16 @@ int main(int argc, char **argv) {
   long port = 3000, idle = 10, stop_after = 0, max_head = 8192, max_body = 1 << 20;
   bool verbose = false;
   serve_prog = PROG;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      usage(stdout);
-      return 0;
-    } else if (strcmp(argv[i], "--port") == 0) {
-      port = serve_number(argc, argv, &i, 0, 65535);
-    } else if (strcmp(argv[i], "--idle-timeout") == 0) {
-      idle = serve_number(argc, argv, &i, 1, 255); /* idleTimeout is at most 255 s */
-    } else if (strcmp(argv[i], "--stop-after") == 0) {
-      stop_after = serve_number(argc, argv, &i, 1, 1000000000);
-    } else if (strcmp(argv[i], "--max-head") == 0) {
-      max_head = serve_number(argc, argv, &i, 64, BUN_RECV_BUF - 1);
-    } else if (strcmp(argv[i], "--max-body") == 0) {
-      max_body = serve_number(argc, argv, &i, 0, 1L << 30);
-    } else if (strcmp(argv[i], "-v") == 0) {
-      verbose = true;
-    } else {
-      serve_bad("unknown option %s", argv[i]);
-    }
-  }
+  const serve_option_t opts[] = {
+      SERVE_NUMBER("--port", &port, 0, 65535),
+      SERVE_NUMBER("--idle-timeout", &idle, 1, 255), /* idleTimeout is at most 255 s */
+      SERVE_NUMBER("--stop-after", &stop_after, 1, 1000000000),
+      SERVE_NUMBER("--max-head", &max_head, 64, BUN_RECV_BUF - 1),
+      SERVE_NUMBER("--max-body", &max_body, 0, 1L << 30),
+      SERVE_FLAG("-v", &verbose),
+      SERVE_END,
+  };
+  serve_parse(argc, argv, opts, usage);
   cf_bugs_from_env();
   serve_block_signals();
 

@@ -39,22 +39,14 @@ int main(int argc, char **argv) {
   long port = 8080, workers = 2, max_conn = 64;
   bool verbose = false;
   serve_prog = PROG;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      usage(stdout);
-      return 0;
-    } else if (strcmp(argv[i], "--port") == 0) {
-      port = serve_number(argc, argv, &i, 0, 65535);
-    } else if (strcmp(argv[i], "--workers") == 0) {
-      workers = serve_number(argc, argv, &i, 1, TP_MAX_THREADS);
-    } else if (strcmp(argv[i], "--max-conn") == 0) {
-      max_conn = serve_number(argc, argv, &i, 1, 65536);
-    } else if (strcmp(argv[i], "-v") == 0) {
-      verbose = true;
-    } else {
-      serve_bad("unknown option %s", argv[i]);
-    }
-  }
+  const serve_option_t opts[] = {
+      SERVE_NUMBER("--port", &port, 0, 65535),
+      SERVE_NUMBER("--workers", &workers, 1, TP_MAX_THREADS),
+      SERVE_NUMBER("--max-conn", &max_conn, 1, 65536),
+      SERVE_FLAG("-v", &verbose),
+      SERVE_END,
+  };
+  serve_parse(argc, argv, opts, usage);
   cf_bugs_from_env();
 
   serve_block_signals();

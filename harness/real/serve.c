@@ -21,7 +21,8 @@ void serve_bad(const char *fmt, ...) {
   exit(2);
 }
 
-long serve_number(int argc, char **argv, int *i, long lo, long hi) {
+/* The value after option argv[*i] as a whole number in [lo, hi], or exit 2. */
+static long serve_number(int argc, char **argv, int *i, long lo, long hi) {
   const char *opt = argv[*i];
   if (*i + 1 >= argc) serve_bad("%s needs a value", opt);
   const char *s = argv[++*i];
@@ -31,6 +32,22 @@ long serve_number(int argc, char **argv, int *i, long lo, long hi) {
   if (errno || end == s || *end || v < lo || v > hi)
     serve_bad("%s: %s is not a whole number in %ld..%ld", opt, s, lo, hi);
   return v;
+}
+
+void serve_parse(int argc, char **argv, const serve_option_t *opts, void (*usage)(FILE *to)) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      usage(stdout);
+      exit(0);
+    }
+    const serve_option_t *o = opts;
+    while (o->name && strcmp(argv[i], o->name) != 0) o++;
+    if (!o->name) serve_bad("unknown option %s", argv[i]);
+    if (o->value)
+      *o->value = serve_number(argc, argv, &i, o->lo, o->hi);
+    else
+      *o->flag = true;
+  }
 }
 
 void serve_log_line(void *arg, const char *line) {

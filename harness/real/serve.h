@@ -1,5 +1,6 @@
-/* serve.h: what the real servers share (`churn serve NAME`: httpz_serve.c, btc_serve.c): their
- * option parsing, the signal handling that stops them, and the listening socket.
+/* serve.h: what the real servers share (`churn serve NAME`: httpz_serve.c, btc_serve.c,
+ * bun_serve.c): their option parsing, the signal handling that stops them, and the listening
+ * socket.
  *
  * A server prints `PROG: listening on 127.0.0.1:PORT` once it accepts, serves until SIGINT or
  * SIGTERM, then stops its copy and exits 0. A bad option or a port it cannot have: one line
@@ -8,6 +9,7 @@
 #define CF_SERVE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "kernel.h"
 
@@ -16,8 +18,20 @@ extern const char *serve_prog;
 
 /* Print `PROG: <message> (see PROG --help)` and exit 2. */
 __attribute__((noreturn, format(printf, 1, 2))) void serve_bad(const char *fmt, ...);
-/* The value after option argv[*i] as a whole number in [lo, hi], or exit 2. */
-long serve_number(int argc, char **argv, int *i, long lo, long hi);
+/* One option of a server: `name` followed by a whole number in [lo, hi] stored in *value, or,
+ * with value NULL, a flag that sets *flag. */
+typedef struct serve_option {
+  const char *name;
+  long *value;
+  long lo, hi;
+  bool *flag;
+} serve_option_t;
+#define SERVE_NUMBER(opt, var, min, max) {.name = (opt), .value = (var), .lo = (min), .hi = (max)}
+#define SERVE_FLAG(opt, var) {.name = (opt), .flag = (var)}
+#define SERVE_END {.name = NULL}
+/* Parse argv against opts (ended by a NULL name): --help or -h prints usage to stdout and
+ * exits 0; an unknown option or a bad value exits 2 with one line naming it. */
+void serve_parse(int argc, char **argv, const serve_option_t *opts, void (*usage)(FILE *to));
 /* A log callback of the copies' configs: one line on stderr per event. */
 void serve_log_line(void *arg, const char *line);
 /* Block SIGINT and SIGTERM in every thread to come (call before any thread exists), so only
