@@ -310,6 +310,29 @@ static bool done(VirtualMachine *vm) {
   return vm->loop_exited;
 }
 
+/* The lifecycle as an abstract state, a coverage feature once per loop turn (cf_cov_state): the
+ * wrapper's JSRef and whether it was collected, the script's reference, listening or not, the
+ * pending requests and saved ones (capped), a build in progress, the stop() promise, a deinit
+ * scheduled. Edge coverage is the same for "a request is saved" before and after the wrapper
+ * was finalized; this tells the two apart, so an input that reaches a new combination (the
+ * windows of #22809 and of #28246's early returns) is kept and mutated further. */
+static void lifecycle_state(VirtualMachine *vm) {
+  NewServer *s = vm->server;
+  uint32_t h = vm->user_ref | (uint32_t)(vm->wrapper != NULL) << 1;
+  if (s) {
+    uint32_t pending = s->pending_requests < 3 ? (uint32_t)s->pending_requests : 3;
+    uint32_t saved = 0;
+    if (s->dev_server) {
+      for (SavedRequest *r = s->dev_server->deferred; r && saved < 2; r = r->next) saved++;
+      saved |= (uint32_t)(s->dev_server->bundle_timer != NULL) << 2;
+    }
+    uint32_t promise = !s->all_closed_promise ? 0 : s->all_closed_promise->resolved ? 1 : 2;
+    h |= 1u << 2 | (uint32_t)s->js_value.tag << 3 | (uint32_t)s->listener << 5 | pending << 6 |
+         saved << 8 | promise << 11 | (uint32_t)s->flags.deinit_scheduled << 13;
+  }
+  cf_cov_state(h);
+}
+
 static void loop_main(void *arg) {
   VirtualMachine *vm = arg;
   /* Bun.serve: the native server, its wrapper held strongly, the routes, listen. */
@@ -320,6 +343,7 @@ static void loop_main(void *arg) {
   for (;;) {
     tick(vm);
     chk_bun_tick(vm);
+    lifecycle_state(vm);
     if (done(vm)) return;
     int n = ks_epoll_wait(vm->k, vm->epfd, evs, EVENTS_MAX, next_timeout(vm));
     for (int i = 0; i < n; i++) {
