@@ -31,8 +31,6 @@ static void decode(world_t *wd) {
   http_workload_decode(&wd->wl);
 }
 
-static void kernel_free(void *k) { ks_kernel_free(k); }
-
 void btc_world_main(void *arg) {
   (void)arg;
   world_t *wd = cf_sim_alloc(sizeof *wd);
@@ -40,17 +38,11 @@ void btc_world_main(void *arg) {
   ks_config_t kc;
   ks_config_default(&kc);
   kc.sock_buf_bytes = wd->sock_buf_bytes;
-  wd->k = ks_kernel_new(&kc);
-  cf_defer(kernel_free, wd->k);
+  int listener;
+  wd->k = http_world_kernel(&kc, PORT, BTC_SYSTEM, &listener);
   ks_kernel_t *k = wd->k;
-  int listener = ks_socket(k, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (listener < 0 || ks_bind(k, listener, PORT) < 0 || ks_listen(k, listener, 16) < 0)
-    cf_fail("harness", BTC_SYSTEM, CF_SITE("world.listen"), "cannot listen");
   wd->s = btc_server_start(k, &wd->cfg, listener);
-  if (wd->faults) {
-    cf_fault_enable(CF_FAULT_EAGAIN, true);
-    cf_fault_enable(CF_FAULT_SHORT_WRITE, true);
-  }
+  http_world_faults(wd->faults, false);
   http_clients_t *clients = http_clients_start(k, PORT, &wd->wl, BTC_SYSTEM);
   http_clients_join(clients);
   btc_server_stop(wd->s);

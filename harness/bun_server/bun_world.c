@@ -41,27 +41,20 @@ static void decode(world_t *wd) {
   http_workload_decode(&wd->wl);
 }
 
-static void kernel_free(void *k) { ks_kernel_free(k); }
 static void quiescent(void *vm) { chk_bun_quiescent(vm); }
 
 void bun_world_main(void *arg) {
   (void)arg;
   world_t *wd = cf_sim_alloc(sizeof *wd);
   decode(wd);
-  wd->k = ks_kernel_new(NULL);
-  cf_defer(kernel_free, wd->k);
+  int listener;
+  wd->k = http_world_kernel(NULL, PORT, BUN_SYSTEM, &listener);
   ks_kernel_t *k = wd->k;
-  int listener = ks_socket(k, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (listener < 0 || ks_bind(k, listener, PORT) < 0 || ks_listen(k, listener, 16) < 0)
-    cf_fail("harness", BUN_SYSTEM, CF_SITE("world.listen"), "cannot listen");
   /* The server tells the clients of its stop and of the connections it drops. */
   wd->cfg.clients = http_clients_new(k, PORT, &wd->wl, BUN_SYSTEM);
   wd->cfg.script = &wd->script;
   wd->vm = bun_start(k, &wd->cfg, listener);
-  if (wd->faults) {
-    cf_fault_enable(CF_FAULT_EAGAIN, true);
-    cf_fault_enable(CF_FAULT_SHORT_WRITE, true);
-  }
+  http_world_faults(wd->faults, false);
   http_clients_run(wd->cfg.clients);
   bun_script_start(wd->vm);
   cf_on_quiescence(quiescent, wd->vm);

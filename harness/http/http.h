@@ -152,6 +152,14 @@ typedef enum http_drop_reason {
                                   the server refuses asynchronous pipelining (uWS) */
 } http_drop_reason_t;
 
+/* A simulated run's kernel (freed when the run ends, cfg NULL for the defaults) and a listening,
+ * non-blocking socket on port, in *listener; system names the server if it cannot listen
+ * (world.c). */
+ks_kernel_t *http_world_kernel(const ks_config_t *cfg, uint16_t port, const char *system,
+                               int *listener);
+/* The faults every HTTP target may turn on (EAGAIN, short writes), and ENOMEM from epoll_ctl. */
+void http_world_faults(bool on, bool epoll_nomem);
+
 typedef struct http_clients http_clients_t;
 
 /* The clients of one run: nclients fibers connecting to port on kernel k. system names the

@@ -70,28 +70,19 @@ static void app_main(void *arg) {
   }
 }
 
-static void kernel_free(void *k) { ks_kernel_free(k); }
 static void quiescent(void *w) { chk_httpz_quiescent(w); }
 
 void httpz_world_main(void *arg) {
   (void)arg;
   world_t *wd = cf_sim_alloc(sizeof *wd);
   decode(wd);
-  wd->k = ks_kernel_new(NULL);
-  cf_defer(kernel_free, wd->k);
+  wd->k = http_world_kernel(NULL, PORT, HTTPZ_SYSTEM, &wd->listener);
   ks_kernel_t *k = wd->k;
-  wd->listener = ks_socket(k, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (wd->listener < 0 || ks_bind(k, wd->listener, PORT) < 0 || ks_listen(k, wd->listener, 16) < 0)
-    cf_fail("harness", HTTPZ_SYSTEM, CF_SITE("world.listen"), "cannot listen");
   /* The server reads cfg.clients (to learn of dropped connections) from its start on. */
   wd->cfg.clients = http_clients_new(k, PORT, &wd->wl, HTTPZ_SYSTEM);
   wd->w = httpz_server_start(k, &wd->cfg, wd->listener);
   if (!wd->w) cf_fail("harness", HTTPZ_SYSTEM, CF_SITE("world.start"), "the worker did not start");
-  if (wd->faults) {
-    cf_fault_enable(CF_FAULT_EAGAIN, true);
-    cf_fault_enable(CF_FAULT_SHORT_WRITE, true);
-    cf_fault_enable(CF_FAULT_EPOLL_NOMEM, true);
-  }
+  http_world_faults(wd->faults, true);
   http_clients_run(wd->cfg.clients);
   cf_thread_spawn(&wd->app, app_main, wd, "app");
   /* Nobody joins the clients: a client waiting forever for an answer then shows as an open
