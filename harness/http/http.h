@@ -9,6 +9,7 @@
  *  response.c the response writer: status line, Content-Length, keep-alive or close, sent
  *             with partial writes; and the echo handler every copy answers with.
  *  client.c   the churn client workload (fibers on the kernel's sockets) and its oracles.
+ *  world.c    a simulated run's kernel, listening socket and faults, as every target sets them.
  *
  * Everything here uses only runtime/cf.h and kernel/kernel.h, so it runs in simulation and on
  * the real kernel alike. */
