@@ -12,10 +12,10 @@
  * The GC is modelled by what it may do to this server: collect the wrapper once nothing keeps
  * it alive (the JSRef is weak, the script dropped its reference, and no native frame holds the
  * value), then run its finalizer, NewServer.finalize. When it runs is the schedule's choice at
- * the places a collection can happen: between two callbacks of a batch (allocation in the
- * previous one), inside prepareJsRequestContext (it allocates the Request), in
- * onRequestComplete (processGCTimer), and at the script's Bun.gc(true), which always collects
- * what it can.
+ * the places a collection can happen: between two loop turns (the GC controller's timers),
+ * between two callbacks of a batch (allocation in the previous one), inside
+ * prepareJsRequestContext (it allocates the Request), in onRequestComplete (processGCTimer),
+ * and at the script's Bun.gc(true), which always collects what it can.
  *
  * The script stands for the user's JS around the server: a thread that waits until enough
  * responses went out, then posts its next step (server.stop(), server.stop(true),
@@ -342,6 +342,9 @@ static void loop_main(void *arg) {
   ks_epoll_event_t evs[EVENTS_MAX];
   for (;;) {
     tick(vm);
+    /* GarbageCollectionController's timers and JSC's own GC activity callbacks run on the
+     * loop between two polls (src/bun.js/event_loop/GarbageCollectionController.zig). */
+    bun_gc_point(vm, CF_SITE("gc.timer"));
     chk_bun_tick(vm);
     lifecycle_state(vm);
     if (done(vm)) return;
