@@ -412,11 +412,11 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
     }
     apply_once(w, r);
     if (r->stale_item && result != r->ref_ret) resync_stale_item(w, r, result);
-    if (result == 0 && r->op->b != EPOLL_CTL_DEL) {
-      epoll_instance_t *inst = w->shim.fd_table[r->op->a].type == FD_EPOLL
-                                   ? w->shim.fd_table[r->op->a].dir : NULL;
-      if (inst) check_oneshot_armed(w, inst, r->op->c);
-    }
+    /* The arm goes to the instance the ctl holds: its epfd number may have been closed or
+     * replaced (dup2) since it was resolved, and a later pwait through another dup of that
+     * instance sees the arm. */
+    if (result == 0 && r->op->b != EPOLL_CTL_DEL && t->ctl_inst)
+      check_oneshot_armed(w, t->ctl_inst, r->op->c);
     break;
   case SHIM_AT_KEVENT:
     r->applied = true;

@@ -262,6 +262,7 @@ int sys_epoll_ctl(shim_t *s, guest_thread_t *t, int epfd, int op, int fd,
   epoll_instance_t *inst;
   int ret = epoll_ref_open(s, t, epfd, &epoll_ref, &inst);
   if (ret < 0) return ret;
+  t->ctl_inst = inst;
   host_fd_ref_t target_ref = {-1, false, NULL};
   if (cf_bug(CF_BUG_EPOLL_73_TRANSIENT_DUP)) {
     /* epoll-73-transient-dup: before b8569ab the ident came from host_fd_ref_open, a dup
@@ -282,6 +283,7 @@ int sys_epoll_ctl(shim_t *s, guest_thread_t *t, int epfd, int op, int fd,
     if (!cf_bug(CF_BUG_EPOLL_73_SNAPSHOT_TOCTOU)) cf_mutex_unlock(&s->fd_lock);
   }
 out:
+  t->ctl_inst = NULL;
   if (inst) epoll_instance_done(s, inst);
   host_fd_ref_close(s, &target_ref);
   host_fd_ref_close(s, &epoll_ref);

@@ -132,6 +132,8 @@ struct guest_thread {
   void *op;              /* the observer's record of the call in progress */
   bool in_kevent;        /* blocked (or about to block) in pwait's kevent */
   epoll_instance_t *pwait_inst; /* the instance an in-flight pwait holds */
+  epoll_instance_t *ctl_inst;   /* the instance an in-flight ctl holds (its epfd number may
+                                   refer to another file by its commit point) */
   int pwait_epfd;
   const ks_kevent_t *pwait_kev; /* what its kevent returned, until the merge consumed it */
   int pwait_nkev;
