@@ -6,7 +6,11 @@
  *
  * Signatures: `<oracle>@<site>` for our oracles (from the `churnfuzz: ...` line),
  * `asan:<kind>@<function>` / `ubsan:<kind>@<file>` for sanitizer reports, `timeout`,
- * `signal:<n>` or `exit:<code>` otherwise. */
+ * `signal:<n>` or `exit:<code>` otherwise. An ASan report is signed by the first frame of its
+ * access stack that lies in a system copy (harness/<dir>/ other than the runtime, the kernels
+ * and the entry points, as build.sh's NOT_COPIES): the top frame is often a runtime helper
+ * (a mutex, an atomic) that every bug of every copy goes through. The report itself, with the
+ * whole stack, is left as it is. */
 #include <dirent.h>
 #include <ctype.h>
 #include <errno.h>
@@ -96,6 +100,40 @@ static void child_run(const char *path, int runs, int hash_fd, int timeout) {
   exit(0); /* exit, not _exit: let LeakSanitizer look */
 }
 
+/* The harness folders that are not a system copy (build.sh's NOT_COPIES). */
+static const char *const not_copies[] = {"runtime", "kernel", "real", "entry", "bench"};
+
+/* Is `path` a source file of a system copy (or the toys): harness/<dir>/ with <dir> not one of
+ * not_copies? */
+static bool path_in_copy(const char *path) {
+  const char *dir = strstr(path, "harness/");
+  if (!dir) return false;
+  dir += 8;
+  const char *slash = strchr(dir, '/');
+  if (!slash) return false;
+  for (size_t i = 0; i < sizeof not_copies / sizeof *not_copies; i++)
+    if ((size_t)(slash - dir) == strlen(not_copies[i]) &&
+        !strncmp(dir, not_copies[i], (size_t)(slash - dir)))
+      return false;
+  return true;
+}
+
+/* The function of the first frame of the report's first stack (the faulting access) that is
+ * in a copy, or false. Frames read `    #N 0xADDR in FUNC PATH:LINE:COL`; the stack ends at
+ * the first line that is not a frame. */
+static bool first_copy_frame(const char *report, char *fn, size_t fnlen) {
+  for (const char *p = strstr(report, "    #0 "); p && !strncmp(p, "    #", 5);) {
+    char func[128], path[512];
+    if (sscanf(p, " #%*d %*s in %127s %511s", func, path) == 2 && path_in_copy(path)) {
+      snprintf(fn, fnlen, "%s", func);
+      return true;
+    }
+    const char *eol = strchr(p, '\n');
+    p = eol ? eol + 1 : NULL;
+  }
+  return false;
+}
+
 /* The signature of a failed child from its stderr, exit status and whether it timed out. */
 static void signature_of(const char *err, int status, char *sig, size_t len) {
   const char *p = err;
@@ -114,6 +152,8 @@ static void signature_of(const char *err, int status, char *sig, size_t len) {
     const char *in = strstr(p, " in ");
     const char *eol = strchr(p, '\n');
     if (in && (!eol || in < eol)) sscanf(in, " in %127s", fn);
+    const char *report = strstr(err, "ERROR: AddressSanitizer");
+    if (report && report < p) first_copy_frame(report, fn, sizeof fn);
     if (strstr(kind, "byte(s)")) snprintf(sig, len, "asan:leak");
     else if (isdigit((unsigned char)kind[0])) snprintf(sig, len, "asan:leak");
     else snprintf(sig, len, "asan:%s@%s", kind, fn);
