@@ -303,12 +303,12 @@ TEST_IMPL(epoll_shim_seeds_catch_their_toggles) {
     cf_bug_t bug;
     const char *oracle, *site;
   } cases[] = {
-      {"test-epoll-mt", CF_BUG_EPOLL_73_TRANSIENT_DUP, "structural", "struct.registration-has-knote"},
-      {"test-epoll-aba-dup", CF_BUG_EPOLL_73_NO_GENERATION, "differential", "diff.epoll_ctl"},
+      {"test-epoll-mt", CF_BUG_EPOLL_73_TRANSIENT_DUP, "structural", "struct.registration-has-knote never-added"},
+      {"test-epoll-aba-dup", CF_BUG_EPOLL_73_NO_GENERATION, "differential", "diff.epoll_ctl 0, Linux ENOENT"},
       {"test-epoll-close", CF_BUG_EPOLL_146_NO_CLOSE_HOOK, "structural", "struct.close-hygiene"},
       {"oneshot-two-filters-del", CF_BUG_EPOLL_332_BATCHED_DEL, "structural", "struct.knote-registered"},
-      {"test-ioctl-cloexec", CF_BUG_EPOLL_73_FIOCLEX_OPATH, "differential", "diff.ioctl"},
-      {"test-ioctl-cloexec", CF_BUG_EPOLL_73_FIONBIO_ENOTTY, "differential", "diff.ioctl"},
+      {"test-ioctl-cloexec", CF_BUG_EPOLL_73_FIOCLEX_OPATH, "differential", "diff.ioctl EBADF, Linux 0"},
+      {"test-ioctl-cloexec", CF_BUG_EPOLL_73_FIONBIO_ENOTTY, "differential", "diff.ioctl ENOTTY, Linux 0"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     cf_result_t res;

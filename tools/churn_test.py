@@ -15,6 +15,7 @@ from churn_common import (EXIT_FAIL, EXIT_OK, REPO, ChurnError, binary, ensure_b
 from churn_engines import (_na, collect_afl_crashes, libfuzzer_keep_going, prepare_work_corpus,
                            run_afl, run_libfuzzer, signature_of)
 from churn_replay import Checks, replay_checks
+from churn_repro import load_index_entries
 import churn_serve
 
 SELFTEST_TARGET = "fuzz_sim_selftest"
@@ -350,6 +351,54 @@ def _judge_crash(checks, name, crashes, bugs):
     return False
 
 
+# Targets whose repros must sign differently toggle by toggle (triage groups by signature).
+DISTINCT_SIGNATURE_TARGETS = ("fuzz_epoll_shim",)
+NOT_COPY_DIRS = ("runtime", "kernel", "real", "entry", "bench")  # build.sh's NOT_COPIES
+
+
+def _defined_in_copy(func):
+    """Is a C function of that name defined in a system copy (not the runtime or a kernel)?"""
+    pat = re.compile(r"^[A-Za-z_][\w \t\*]*\b%s\s*\(" % re.escape(func), re.M)
+    for d in sorted(os.listdir(os.path.join(REPO, "harness"))):
+        if d in NOT_COPY_DIRS or not os.path.isdir(os.path.join(REPO, "harness", d)):
+            continue
+        for name in os.listdir(os.path.join(REPO, "harness", d)):
+            if name.endswith(".c"):
+                with open(os.path.join(REPO, "harness", d, name), errors="replace") as f:
+                    if pat.search(f.read()):
+                        return True
+    return False
+
+
+def check_signatures_tell_bugs_apart(checks):
+    """Each toggle's repro, replayed with its toggle, fails with a signature no other toggle's
+    repro of the target shares, and a sanitizer signature names a function of the copy (not a
+    runtime helper such as a mutex or an atomic that every bug goes through)."""
+    for target in DISTINCT_SIGNATURE_TARGETS:
+        name = "signatures tell %s's toggles apart" % target
+        entries = load_index_entries(os.path.join(REPO, "repros"), target)
+        by_sig, problems = {}, []
+        for e in entries:
+            path = os.path.join(REPO, "repros", target, e["file"])
+            sig, msg = signature_of(target, path, e["bugs"])
+            if sig is None:
+                problems.append("%s: %s" % (e["file"], msg))
+                continue
+            by_sig.setdefault(sig, set()).add(",".join(e["bugs"]))
+            m = re.match(r"^(asan|ubsan):[^@]*@(.+)$", sig)
+            if m and m.group(1) == "asan" and not _defined_in_copy(m.group(2)):
+                problems.append("%s signs %s: not a function of a system copy" % (e["file"], sig))
+        for sig, bugs in sorted(by_sig.items()):
+            if len(bugs) > 1:
+                problems.append("%s is the signature of %s" % (sig, ", ".join(sorted(bugs))))
+        if len(by_sig) < 2:
+            problems.append("fewer than two signatures to compare")
+        if problems:
+            checks.fail(name, "\n".join(problems))
+        else:
+            checks.ok(name + " (%d toggles, %d signatures)" % (len(entries), len(by_sig)))
+
+
 def check_libfuzzer_selftest(checks, tmp):
     exe = binary("libfuzzer", SELFTEST_TARGET)
     name = "libFuzzer finds %s" % SELFTEST_BUG
@@ -511,6 +560,7 @@ def cmd_test(args):
             note("self-test logs kept in %s" % rel(tmp))
     os.makedirs(os.path.join(out_dir(), "work"), exist_ok=True)
     check_repro_tools(checks, os.path.join(out_dir(), "work"))
+    check_signatures_tell_bugs_apart(checks)
     try:
         replay_checks(checks, repeat=args.repeat)
     except ChurnError as e:

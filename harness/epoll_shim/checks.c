@@ -61,12 +61,23 @@ static void check_instance(world_t *w, epoll_instance_t *inst) {
     if (!reg->active || reg->oneshot_armed || w->quarantined[g]) continue;
     if (e->type == FD_CLOSED || e->generation != reg->generation) continue;
     bool rd = reg->events & (EPOLLIN | EPOLLRDHUP), wr = reg->events & EPOLLOUT;
-    if ((rd && !has_knote(kn, n, e->host_fd, KS_EVFILT_READ, g)) ||
-        (wr && !has_knote(kn, n, e->host_fd, KS_EVFILT_WRITE, g)))
-      cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.registration-has-knote"),
+    int16_t missing = 0;
+    if (rd && !has_knote(kn, n, e->host_fd, KS_EVFILT_READ, g)) missing = KS_EVFILT_READ;
+    else if (wr && !has_knote(kn, n, e->host_fd, KS_EVFILT_WRITE, g)) missing = KS_EVFILT_WRITE;
+    if (missing) {
+      /* The site says what removed the knote, so that different bugs sign differently: a
+       * knote that was never on this host fd (keyed on another descriptor), one an EV_DELETE
+       * took, one a close of its ident took, one EV_ONESHOT used up. */
+      ks_knote_fate_t fate = ks_kqueue_knote_fate(w->host, kq, e->host_fd, missing);
+      const cf_site_t *site =
+          fate == KS_KNOTE_DELETED   ? CF_SITE("struct.registration-has-knote deleted")
+          : fate == KS_KNOTE_CLOSED  ? CF_SITE("struct.registration-has-knote closed")
+          : fate == KS_KNOTE_ONESHOT ? CF_SITE("struct.registration-has-knote oneshot")
+                                     : CF_SITE("struct.registration-has-knote never-added");
+      cf_fail("structural", SHIM_SYSTEM, site,
               "fd %d is registered (events 0x%x) but the kqueue has no %s knote on its host fd %d",
-              g, reg->events, rd && !has_knote(kn, n, e->host_fd, KS_EVFILT_READ, g) ? "read" : "write",
-              e->host_fd);
+              g, reg->events, missing == KS_EVFILT_READ ? "read" : "write", e->host_fd);
+    }
   }
   /* host fd -> guest fd, so ownership is one lookup per knote */
   int8_t guest_of[KS_NFD];
@@ -233,6 +244,6 @@ void check_liveness_at_quiescence(void *arg) {
     int nshim = sys_epoll_pwait(s, &probe, epfd, out, MAX_EVENTS, 0);
     int nref = ks_epoll_wait(w->lin, epfd, ref, MAX_EVENTS, 0);
     oracle_compare_events(w, inst, out, nshim < 0 ? 0 : nshim, ref, nref < 0 ? 0 : nref,
-                          UINT64_MAX, CF_SITE("liveness.ready-fd-unreported"), "liveness");
+                          UINT64_MAX, "liveness.probe", "liveness");
   }
 }

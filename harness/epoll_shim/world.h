@@ -134,10 +134,14 @@ void oracle_op_done(world_t *w, guest_thread_t *t);
 /* Reference events for pwait, filtered as the whitelist says (writes the kept ones to out). */
 int oracle_filter_reference(world_t *w, const ks_epoll_event_t *in, int n, ks_epoll_event_t *out);
 /* Compare a shim pwait result with the reference's; `skip_since` excludes numbers changed
- * after that change_seq (UINT64_MAX: none). Fails with `site` on a difference. */
+ * after that change_seq (UINT64_MAX: none). On a difference fails as `oracle` at site
+ * "<base> <what>", what saying which side is wrong as far as it can tell: shim-missed (Linux
+ * reports the fd, the shim does not), shim-extra, reference-missed (the shim's extra report is
+ * of a level-triggered item whose reference file is ready: the reference model is wrong), data
+ * or events (both report it, differently). */
 void oracle_compare_events(world_t *w, epoll_instance_t *inst, const linux_epoll_event_t *shim,
                            int nshim, const ks_epoll_event_t *ref, int nref, uint64_t skip_since,
-                           const cf_site_t *site, const char *oracle);
+                           const char *base, const char *oracle);
 
 /* checks.c */
 /* True when no other guest thread is inside a syscall (except parked in pwait's kevent). */

@@ -204,6 +204,17 @@ int ks_kevent(ks_kernel_t *k, int kq, const ks_kevent_t *changes, int nchanges,
  * udata), in registration order; returns how many there are (writing at most max). For
  * oracles that check registrations; not a yield point. */
 int ks_kqueue_knotes(ks_kernel_t *k, int kq, ks_kevent_t *out, int max);
+/* How the latest knote (ident, filter) of kq went away, among its last KS_KNOTE_FATES
+ * removals: so that an oracle that finds a knote missing can say what removed it. For
+ * oracles; not a yield point. */
+typedef enum ks_knote_fate {
+  KS_KNOTE_NEVER = 0, /* no removal on record: the knote was never added (or long ago) */
+  KS_KNOTE_DELETED,   /* EV_DELETE */
+  KS_KNOTE_CLOSED,    /* its ident was closed (or replaced by dup2) */
+  KS_KNOTE_ONESHOT,   /* delivered with EV_ONESHOT */
+} ks_knote_fate_t;
+#define KS_KNOTE_FATES 16
+ks_knote_fate_t ks_kqueue_knote_fate(ks_kernel_t *k, int kq, int ident, int16_t filter);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,12 @@ typedef struct ks_kqueue {
   ks_list_t link;            /* in k->kqueues */
   ks_list_t knotes;          /* every knote, in registration order */
   ks_list_t active;          /* activated, enabled knotes waiting to be collected */
+  struct {                   /* the last removals, for ks_kqueue_knote_fate (a ring) */
+    int ident;
+    int16_t filter;
+    uint8_t fate;
+  } fates[KS_KNOTE_FATES];
+  unsigned nfates;
 } ks_kqueue_t;
 
 typedef struct ks_knote {
@@ -76,6 +82,16 @@ static void knote_drop(ks_kernel_t *k, ks_watch_t *w) {
   free(kn);
 }
 
+/* Remove a knote from its kqueue, recording why. */
+static void knote_remove(ks_kernel_t *k, ks_knote_t *kn, ks_knote_fate_t fate) {
+  ks_kqueue_t *kq = kn->kq;
+  unsigned i = kq->nfates++ % KS_KNOTE_FATES;
+  kq->fates[i].ident = kn->ident;
+  kq->fates[i].filter = kn->filter;
+  kq->fates[i].fate = (uint8_t)fate;
+  knote_drop(k, &kn->watch);
+}
+
 static ks_knote_t *find_knote(ks_kqueue_t *kq, int ident, int16_t filter) {
   for (ks_list_t *l = kq->knotes.next; l != &kq->knotes; l = l->next) {
     ks_knote_t *kn = KS_CONTAINER(l, ks_knote_t, kq_link);
@@ -90,7 +106,7 @@ void ks_kqueue_fd_closed(ks_kernel_t *k, int fd) {
     for (ks_list_t *l = kq->knotes.next, *next; l != &kq->knotes; l = next) {
       next = l->next;
       ks_knote_t *kn = KS_CONTAINER(l, ks_knote_t, kq_link);
-      if (kn->ident == fd) knote_drop(k, &kn->watch);
+      if (kn->ident == fd) knote_remove(k, kn, KS_KNOTE_CLOSED);
     }
   }
 }
@@ -107,7 +123,7 @@ static int apply_change(ks_kernel_t *k, ks_kqueue_t *kq, const ks_kevent_t *ch) 
   ks_kevent_t ev;
   if (ch->flags & KS_EV_DELETE) {
     if (kn)
-      knote_drop(k, &kn->watch);
+      knote_remove(k, kn, KS_KNOTE_DELETED);
     else
       err = ENOENT;
     goto out;
@@ -171,7 +187,7 @@ static int collect(ks_kernel_t *k, ks_kqueue_t *kq, ks_kevent_t *out, int nevent
     out[n].udata = kn->udata;
     n++;
     if (kn->flags & KS_EV_ONESHOT) {
-      knote_drop(k, &kn->watch);
+      knote_remove(k, kn, KS_KNOTE_ONESHOT);
     } else if (kn->flags & (KS_EV_CLEAR | KS_EV_DISPATCH)) {
       kn->activated = false;
       if (kn->flags & KS_EV_DISPATCH) kn->disabled = true;
@@ -271,4 +287,20 @@ int ks_kqueue_knotes(ks_kernel_t *k, int kqfd, ks_kevent_t *out, int max) {
   }
   ks_fput(k, &kq->file);
   return n;
+}
+
+ks_knote_fate_t ks_kqueue_knote_fate(ks_kernel_t *k, int kqfd, int ident, int16_t filter) {
+  ks_kqueue_t *kq = kqueue_get(k, kqfd);
+  if (!kq) return KS_KNOTE_NEVER;
+  ks_knote_fate_t fate = KS_KNOTE_NEVER;
+  unsigned n = kq->nfates < KS_KNOTE_FATES ? kq->nfates : KS_KNOTE_FATES;
+  for (unsigned back = 1; back <= n; back++) {
+    unsigned i = (kq->nfates - back) % KS_KNOTE_FATES;
+    if (kq->fates[i].ident == ident && kq->fates[i].filter == filter) {
+      fate = (ks_knote_fate_t)kq->fates[i].fate;
+      break;
+    }
+  }
+  ks_fput(k, &kq->file);
+  return fate;
 }
