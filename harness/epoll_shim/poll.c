@@ -4,7 +4,7 @@
  * An epoll instance is a host kqueue plus regs[], indexed by guest fd number. A registration
  * becomes one knote per direction (EVFILT_READ for EPOLLIN/EPOLLRDHUP, EVFILT_WRITE for
  * EPOLLOUT) keyed on the target's persistent host fd, with udata = the guest fd (plus the
- * registration's stamp, see epoll-78-pwait-no-generation), EV_CLEAR for
+ * registration's stamp, see epoll-146-pwait-no-generation), EV_CLEAR for
  * EPOLLET and EV_ONESHOT plus the software oneshot_armed flag for EPOLLONESHOT. pwait merges
  * kevents by udata. Not modelled: the wakeup pipe and 200 ms slices (they only re-check
  * signals, which the guest never sends), pty masters, EPOLLEXCLUSIVE. */
@@ -235,7 +235,7 @@ static int ctl_locked(shim_t *s, guest_thread_t *t, epoll_instance_t *inst, int 
   uint16_t kflags = KS_EV_ADD;
   if (ev->events & EPOLLET) kflags |= KS_EV_CLEAR;
   if (ev->events & EPOLLONESHOT) kflags |= KS_EV_ONESHOT;
-  uint64_t stamp = cf_bug(CF_BUG_EPOLL_78_PWAIT_NO_GENERATION) ? 0 : ++inst->ctl_seq;
+  uint64_t stamp = cf_bug(CF_BUG_EPOLL_146_PWAIT_NO_GENERATION) ? 0 : ++inst->ctl_seq;
   uint64_t udata = (uint64_t)fd | (stamp << UDATA_STAMP_SHIFT);
   int r;
   /* A kevent failure changes the decided 0: announced again with the error. */
@@ -321,9 +321,10 @@ static int epoll_merge_events(shim_t *s, epoll_instance_t *inst, int kq, const k
     const fd_entry_t *e = &s->fd_table[g];
     /* The knote must be the current incarnation's: keyed on the number's host fd now, stamped
      * with its generation. A closing file's knote lives until the close path's host close,
-     * after the number may have been reused and registered again (issue #78: pwait had no
-     * generation check; epoll-78-pwait-no-generation). fd_lock is held by the caller. */
-    bool stale = !cf_bug(CF_BUG_EPOLL_78_PWAIT_NO_GENERATION) && reg->active &&
+     * after the number may have been reused and registered again (PR #146, c711243, left pwait
+     * without a generation check, relying on the close hook; epoll-146-pwait-no-generation).
+     * fd_lock is held by the caller. */
+    bool stale = !cf_bug(CF_BUG_EPOLL_146_PWAIT_NO_GENERATION) && reg->active &&
                  (e->type == FD_CLOSED || e->host_fd != (int)kev[i].ident ||
                   e->generation != reg->generation);
     if (!reg->active || stale) {
@@ -340,9 +341,9 @@ static int epoll_merge_events(shim_t *s, epoll_instance_t *inst, int kq, const k
     /* An event from a knote of an earlier registration, collected before a ctl replaced it
      * (possibly for another file at the same number and reused host fd): reporting it would
      * give the new data and use up a new EPOLLONESHOT arm. The new knote was evaluated by
-     * EV_ADD, so the next kevent reports it if it is ready. epoll-78-pwait-no-generation:
+     * EV_ADD, so the next kevent reports it if it is ready. epoll-146-pwait-no-generation:
      * upstream merges it. */
-    if (!cf_bug(CF_BUG_EPOLL_78_PWAIT_NO_GENERATION) && udata_stamp(kev[i].udata) != reg->stored_at)
+    if (!cf_bug(CF_BUG_EPOLL_146_PWAIT_NO_GENERATION) && udata_stamp(kev[i].udata) != reg->stored_at)
       continue;
     uint32_t bits = kev[i].filter == KS_EVFILT_READ ? EPOLLIN : EPOLLOUT;
     bits &= reg->events;
@@ -402,7 +403,7 @@ int sys_epoll_pwait(shim_t *s, guest_thread_t *t, int epfd, linux_epoll_event_t 
     }
     /* The instance is walked under its lock, never across the blocking kevent (PR #146), and
      * under fd_lock (taken first, the lock order) so the merge can tell stale knotes. */
-    bool table_locked = !cf_bug(CF_BUG_EPOLL_78_PWAIT_NO_GENERATION);
+    bool table_locked = !cf_bug(CF_BUG_EPOLL_146_PWAIT_NO_GENERATION);
     if (table_locked) cf_mutex_lock(&s->fd_lock);
     cf_mutex_lock(&inst->lock);
     ret = epoll_merge_events(s, inst, epoll_ref.fd, kev, n, events, maxevents);
