@@ -8,6 +8,7 @@
 #include "shim.h"
 #include "task.h"
 #include "targets.h"
+#include "tolerated.h"
 
 /* Checks inside a run record the first failing line; the test asserts on it afterwards. */
 static int failed_line;
@@ -338,5 +339,33 @@ TEST_IMPL(epoll_shim_batched_del_caught_beside_a_busy_sibling) {
   ASSERT_STR_EQ(res.oracle, "structural");
   ASSERT_STR_EQ(res.site, "struct.knote-registered");
   ASSERT_TRUE(strstr(res.detail, "epoll_ctl(DEL, 2)") != NULL);
+  return 0;
+}
+
+/* Every entry of the tolerated-difference list (harness/epoll_shim/tolerated.c) is load-bearing:
+ * with it removed, some committed seed fails with the differential or structural oracle, so a
+ * tolerated difference is still caught once it is off the list (and an entry that excuses
+ * nothing would show up here). With the list whole, those seeds pass (the test above). */
+TEST_IMPL(epoll_shim_each_tolerated_difference_is_caught_off_the_list) {
+  for (int t = 0; t < TOL_COUNT; t++) {
+    DIR *d = opendir("corpus/fuzz_epoll_shim");
+    ASSERT_TRUE(d != NULL);
+    struct dirent *e;
+    int caught = 0;
+    char first[160] = "";
+    tolerances_removed = 1u << t;
+    while ((e = readdir(d)) != NULL) {
+      if (e->d_name[0] == '.') continue;
+      cf_result_t res;
+      ASSERT_EQ(run_seed(e->d_name, 0, &res), 0);
+      if (res.failed && (!strcmp(res.oracle, "differential") || !strcmp(res.oracle, "structural"))) {
+        if (!caught++) snprintf(first, sizeof first, "%s: %s@%s", e->d_name, res.oracle, res.site);
+      }
+    }
+    closedir(d);
+    tolerances_removed = 0;
+    if (!caught) FAIL_MSG("tolerance %s removed, yet every seed passes", tolerances[t].id);
+    fprintf(stderr, "  # %s off the list: %d seed(s) fail, e.g. %s\n", tolerances[t].id, caught, first);
+  }
   return 0;
 }

@@ -244,6 +244,6 @@ void check_liveness_at_quiescence(void *arg) {
     int nshim = sys_epoll_pwait(s, &probe, epfd, out, MAX_EVENTS, 0);
     int nref = ks_epoll_wait(w->lin, epfd, ref, MAX_EVENTS, 0);
     oracle_compare_events(w, inst, out, nshim < 0 ? 0 : nshim, ref, nref < 0 ? 0 : nref,
-                          UINT64_MAX, "liveness.probe", "liveness");
+                          UINT64_MAX, -1, "liveness.probe", "liveness");
   }
 }

@@ -10,44 +10,13 @@
  * defers the final fput to the closer's return to user space, as the shim closes the host fd
  * after leaving fd_lock.
  *
- * Whitelisted divergences (documented upstream or inherent to keying on numbers; each is
- * applied at one place below, marked WHITELIST):
- *  - dup-then-close / one registration per number (spec §B9): Linux keeps an interest item
- *    while its file lives, keyed by (file, fd); the shim keys by number and generation, and its
- *    knote dies with the number's host fd. So an item registered for an earlier incarnation of
- *    a number (closed, or replaced by dup2, while a dup kept the file open) lives on in Linux
- *    only: its events are not compared, and when a ctl on the number differs because of it
- *    (Linux EEXIST for an ADD after dup2 brought the same file back, or MOD/DEL finding it),
- *    the reference drops the stale item and takes the shim's answer at the commit point.
- *  - EPOLLET re-arm (spec §B4, poll.c comment): EV_CLEAR fires again on any buffer change
- *    kqueue sees (a partial read, a write seen by the write end), where Linux ET stays silent.
- *    Extra shim reports of an EPOLLET registration are not failures; missing ones are.
- *  - hang-up flavour: kqueue has only EV_EOF (mapped to EPOLLHUP, EPOLLRDHUP on request) and
- *    the firing filter's direction; Linux distinguishes HUP, RDHUP and ERR per file type. When
- *    either side reports a hang-up, only "hang-up reported" is compared.
- *  - unsupported host filter: Linux accepts any direction on a pollable file; kqueue refuses
- *    EVFILT_WRITE on a pipe's read end (and eventfd's host pipe) and EVFILT_READ on a write
- *    end, and the shim returns that EINVAL. The workload asks only for directions the file
- *    supports (read as the ctl starts), so this happens only when the number is reused or
- *    first opened under a racing ctl; the number is then quarantined (not compared), from the
- *    failing kevent change until a new file is installed at it.
- *  - a registration changed (ctl, close, reuse) between pwait's kevent and its merge, or with
- *    a ctl in flight (a ctl's effect spans its commit point and the kevent changes after it),
- *    may be reported by either side: both orders are valid linearizations. An EPOLLONESHOT
- *    arm the reference's sample used up before the shim's knote existed is given back when
- *    the ctl returns, if the shim's registration is still armed (settle_rearm).
- *  - two pwaits on one instance racing for one EPOLLONESHOT report: either may get it (the
- *    shim takes the arm at the merge, Linux at the wait); the report moves between their
- *    reference samples to follow the shim's order, compared by data only
- *    (take_oneshot_from_sibling).
- *  - epoll_ctl on an epoll target, or with fd == epfd as numbers: nesting is modelled by
- *    neither side (the reference kernel answers EINVAL), and the shim's "fd == epfd" check
- *    compares numbers where Linux compares files (DEL/MOD of a dup of epfd answer ENOENT
- *    instead of EINVAL; a ctl racing the close and reuse of its own epfd number answers EINVAL
- *    where Linux, holding the old epoll, answers for the new file). Not compared. */
+ * The differences it lets pass are listed in one place, tolerated.c, each with its reason and
+ * upstream reference; every place below that applies one is marked WHITELIST and asks
+ * tolerated() first, so an entry taken off the list is reported again. */
 #include <stdio.h>
 
 #include "world.h"
+#include "tolerated.h"
 
 #define HANGUP (EPOLLHUP | EPOLLERR | EPOLLRDHUP)
 
@@ -267,6 +236,7 @@ static void resync_stale_item(world_t *w, op_rec_t *r, int shim_result) {
  * report it). The other way round cannot happen (the shim never sees the change first), and
  * EPOLLET needs nothing: extra shim reports of it are whitelisted, missing ones are not. */
 static void record_rearm(world_t *w, guest_thread_t *t, op_rec_t *r) {
+  if (!tolerated(TOL_CONCURRENT_CHANGE)) return;
   for (int i = 0; i < r->ref_nevents; i++) {
     int fd = (int)(r->ref_events[i].data & 63);
     uint64_t serial = r->ref_events[i].data >> 6;
@@ -285,6 +255,7 @@ static void record_rearm(world_t *w, guest_thread_t *t, op_rec_t *r) {
  * and its merge has it (same data), the event moves from the sibling's sample to this one: the
  * report is counted once on each side, attributed in the shim's order. */
 static void take_oneshot_from_sibling(world_t *w, guest_thread_t *t, op_rec_t *r, int nshim) {
+  if (!tolerated(TOL_ONESHOT_SPLIT)) return;
   for (int j = 0; j < nshim; j++) {
     int fd = (int)(r->out[j].data & 63);
     if (!(t->pwait_inst->regs[fd].events & EPOLLONESHOT) || r->ref_nevents == MAX_EVENTS) continue;
@@ -402,7 +373,7 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
        * the reference may hold the item its commit point added (or, when it refused the
        * ctl, e.g. EEXIST for an item kept alive by a dup, an item the shim no longer has);
        * a sibling's ctl on the number must not be compared before this call returns. */
-      if (result == -EINVAL) w->quarantined[r->op->c] = true;
+      if (result == -EINVAL && tolerated(TOL_UNSUPPORTED_FILTER)) w->quarantined[r->op->c] = true;
       break;
     }
     r->target_type = w->shim.fd_table[r->op->c].type;
@@ -411,7 +382,8 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
       w->ctl_inflight[r->op->c]++;
     }
     apply_once(w, r);
-    if (r->stale_item && result != r->ref_ret) resync_stale_item(w, r, result);
+    if (tolerated(TOL_STALE_ITEM) && r->stale_item && result != r->ref_ret)
+      resync_stale_item(w, r, result);
     /* The arm goes to the instance the ctl holds: its epfd number may have been closed or
      * replaced (dup2) since it was resolved, and a later pwait through another dup of that
      * instance sees the arm. */
@@ -432,7 +404,7 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
     r->sampled = false;
     take_oneshot_from_sibling(w, t, r, result);
     oracle_compare_events(w, t->pwait_inst, r->out, result, r->ref_events, r->ref_nevents,
-                          r->seq_at_kevent, "diff.epoll_pwait", "differential");
+                          r->seq_at_kevent, ref_epoll_of(w, r), "diff.epoll_pwait", "differential");
     for (int i = 0; i < result; i++) {
       int fd = (int)(r->out[i].data & 63);
       if (t->pwait_inst->regs[fd].events & EPOLLONESHOT) check_oneshot_report(w, t->pwait_inst, fd);
@@ -444,41 +416,6 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
 
 /* ---- comparing pwait results ------------------------------------------------------------------ */
 
-static void ret_class(long ret, char *buf, size_t len) {
-  static const struct { int e; const char *name; } names[] = {
-      {EBADF, "EBADF"}, {EINVAL, "EINVAL"}, {EEXIST, "EEXIST"}, {ENOENT, "ENOENT"},
-      {EPERM, "EPERM"}, {EAGAIN, "EAGAIN"}, {EPIPE, "EPIPE"}, {ENOTTY, "ENOTTY"},
-      {EMFILE, "EMFILE"}, {EFAULT, "EFAULT"}, {ELOOP, "ELOOP"}, {ENOMEM, "ENOMEM"}};
-  if (ret > 0) {
-    snprintf(buf, len, "n");
-    return;
-  }
-  if (ret == 0) {
-    snprintf(buf, len, "0");
-    return;
-  }
-  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-    if (-ret == names[i].e) {
-      snprintf(buf, len, "%s", names[i].name);
-      return;
-    }
-  snprintf(buf, len, "E%ld", -ret);
-}
-
-/* A failure site whose label is built at run time (the label is the signature's second half).
- * Sites are kept for the process, one per distinct label. */
-static const cf_site_t *named_site(const char *label) {
-  static struct { char label[80]; cf_site_t site; } table[48];
-  static int n;
-  for (int i = 0; i < n; i++)
-    if (!strcmp(table[i].label, label)) return &table[i].site;
-  if (n == (int)(sizeof table / sizeof *table)) return CF_SITE("diff.(too many kinds)");
-  snprintf(table[n].label, sizeof table[n].label, "%s", label);
-  table[n].site = (cf_site_t){table[n].label, __FILE__, __LINE__, 0};
-  return &table[n++].site;
-}
-
-
 int oracle_filter_reference(world_t *w, const ks_epoll_event_t *in, int n, ks_epoll_event_t *out) {
   int kept = 0;
   for (int i = 0; i < n; i++) {
@@ -486,7 +423,8 @@ int oracle_filter_reference(world_t *w, const ks_epoll_event_t *in, int n, ks_ep
     uint64_t serial = in[i].data >> 6;
     if (w->quarantined[fd]) continue;
     /* WHITELIST dup-then-close: the item is from an earlier incarnation of its number. */
-    if (serial < MAX_OPS && w->data_inc[serial] != w->install_seq[fd]) continue;
+    if (tolerated(TOL_STALE_ITEM) && serial < MAX_OPS && w->data_inc[serial] != w->install_seq[fd])
+      continue;
     out[kept++] = in[i];
   }
   return kept;
@@ -499,16 +437,20 @@ static const linux_epoll_event_t *find_shim(const linux_epoll_event_t *ev, int n
 }
 
 static bool changed_since(world_t *w, int fd, uint64_t since) {
-  return since != UINT64_MAX && (w->last_change[fd] > since || w->ctl_inflight[fd] > 0);
+  return tolerated(TOL_CONCURRENT_CHANGE) && since != UINT64_MAX &&
+         (w->last_change[fd] > since || w->ctl_inflight[fd] > 0);
 }
 
-/* The failure site of a pwait comparison: `base` plus which side is wrong as far as the oracle
- * can tell (see oracle_compare_events). */
-static const cf_site_t *events_site(const char *base, const char *what) {
-  char label[80];
-  snprintf(label, sizeof label, "%s %s", base, what);
-  return named_site(label);
+/* WHITELIST concurrent change, narrowed: a shim report of a number changed in the window must
+ * still be one some registration of that number in this epoll could give: its data, and bits
+ * within what it asked for (plus the hang-up bits every registration gets). */
+static bool plausible_in_window(world_t *w, int64_t ep, int fd, const linux_epoll_event_t *ev) {
+  uint64_t serial = ev->data >> 6;
+  if (serial >= MAX_OPS || w->data_fd[serial] != fd || w->data_ep[serial] != ep) return false;
+  uint32_t allowed = w->data_events[serial] | EPOLLHUP | EPOLLERR;
+  return (ev->events & ~allowed & (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0;
 }
+
 
 /* The shim reported fd (data `data`) and the reference epoll did not. When the reference's
  * own file at fd is ready (poll(2) on the reference kernel) for a level-triggered, non-oneshot
@@ -525,7 +467,8 @@ static bool reference_missed(world_t *w, int fd, uint64_t data) {
 
 void oracle_compare_events(world_t *w, epoll_instance_t *inst, const linux_epoll_event_t *shim,
                            int nshim, const ks_epoll_event_t *ref_in, int nref_in,
-                           uint64_t skip_since, const char *base, const char *oracle) {
+                           uint64_t skip_since, int64_t ref_ep, const char *base,
+                           const char *oracle) {
   ks_epoll_event_t ref[MAX_EVENTS];
   int nref = oracle_filter_reference(w, ref_in, nref_in, ref);
   bool matched[MAX_EVENTS] = {false};
@@ -541,7 +484,9 @@ void oracle_compare_events(world_t *w, epoll_instance_t *inst, const linux_epoll
     bool sh = s->events & HANGUP, rh = ref[i].events & HANGUP;
     uint32_t dirs = EPOLLIN | EPOLLOUT;
     /* WHITELIST hang-up flavour: only "a hang-up" is compared once either side has one. */
-    bool same_bits = (sh || rh) ? sh == rh : (s->events & dirs) == (ref[i].events & dirs);
+    bool same_bits = (sh || rh) && tolerated(TOL_HANGUP_FLAVOUR)
+                         ? sh == rh
+                         : (s->events & (dirs | HANGUP)) == (ref[i].events & (dirs | HANGUP));
     if (s->data != ref[i].data || !same_bits)
       cf_fail(oracle, SHIM_SYSTEM, events_site(base, s->data != ref[i].data ? "data" : "events"),
               "fd %d: shim reported events 0x%x data 0x%llx, Linux 0x%x data 0x%llx", fd,
@@ -550,14 +495,24 @@ void oracle_compare_events(world_t *w, epoll_instance_t *inst, const linux_epoll
   }
   for (int j = 0; j < nshim; j++) {
     int fd = (int)(shim[j].data & 63);
-    if (matched[j] || w->quarantined[fd] || changed_since(w, fd, skip_since)) continue;
+    if (matched[j] || w->quarantined[fd]) continue;
+    if (changed_since(w, fd, skip_since)) {
+      if (plausible_in_window(w, ref_ep, fd, &shim[j])) continue;
+      cf_fail(oracle, SHIM_SYSTEM, events_site(base, "shim-extra in-window"),
+              "fd %d changed while this pwait ran, but the shim's report (events 0x%x, data "
+              "0x%llx) is not one any of its registrations in this epoll could give", fd,
+              shim[j].events, (unsigned long long)shim[j].data);
+    }
     /* WHITELIST dup-then-close, the other way round: a registration of an earlier incarnation
      * (its knote lives until the host close that follows the table's close, as Linux's item
      * lives while the file does) is not compared either. */
     uint64_t serial = shim[j].data >> 6;
-    if (serial < MAX_OPS && w->data_inc[serial] != w->install_seq[fd]) continue;
+    if (tolerated(TOL_STALE_ITEM) && serial < MAX_OPS && w->data_inc[serial] != w->install_seq[fd])
+      continue;
     /* WHITELIST EPOLLET re-arm: EV_CLEAR may fire again where Linux ET does not. */
-    if (inst && (inst->regs[fd].events & EPOLLET) && inst->regs[fd].data == shim[j].data) continue;
+    if (tolerated(TOL_ET_REARM) && inst && (inst->regs[fd].events & EPOLLET) &&
+        inst->regs[fd].data == shim[j].data)
+      continue;
     if (reference_missed(w, fd, shim[j].data))
       cf_fail(oracle, SHIM_SYSTEM, events_site(base, "reference-missed"),
               "the Linux reference did not report fd %d although its file is ready for the "
@@ -570,29 +525,6 @@ void oracle_compare_events(world_t *w, epoll_instance_t *inst, const linux_epoll
 }
 
 /* ---- the end of a call ------------------------------------------------------------------------- */
-
-/* The signature names the syscall whose result differed and the two answers, by class (an
- * errno's name, 0, or "n" for a count or a descriptor): two bugs that make one call fail
- * differently sign differently. */
-static const char *diff_call(op_kind_t kind) {
-  switch (kind) {
-  case OP_CLOSE: return "diff.close";
-  case OP_DUP: case OP_DUP2: case OP_DUP3: return "diff.dup";
-  case OP_WRITE: case OP_READ: return "diff.read_write";
-  case OP_CTL: return "diff.epoll_ctl";
-  case OP_PWAIT: return "diff.epoll_pwait";
-  case OP_IOCTL: return "diff.ioctl";
-  default: return "diff.open";
-  }
-}
-
-static const cf_site_t *diff_site(op_kind_t kind, long shim, long ref) {
-  char a[16], b[16], label[80];
-  ret_class(shim, a, sizeof a);
-  ret_class(ref, b, sizeof b);
-  snprintf(label, sizeof label, "%s %s, Linux %s", diff_call(kind), a, b);
-  return named_site(label);
-}
 
 static bool unsupported_filter(world_t *w, op_rec_t *r) {
   /* The shim failed a ctl with the host's EINVAL where Linux accepted it. */
@@ -611,15 +543,16 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
     touch(w, op->c); /* its kevent changes are done: a change for pwaits sampled before */
     if (w->ctl_inflight[op->c] == 0) settle_rearm(w, op->c);
   }
-  if (op->kind == OP_CTL && unsupported_filter(w, r)) {
+  if (op->kind == OP_CTL && tolerated(TOL_UNSUPPORTED_FILTER) && unsupported_filter(w, r)) {
     /* WHITELIST unsupported host filter: quarantine the number until it is reused (unless a
      * new file was installed there since the commit point). */
     if (w->install_seq[op->c] <= r->commit_change) w->quarantined[op->c] = true;
   } else if (r->stale_resynced) {
     /* WHITELIST dup-then-close: the answers differed because of Linux's stale item, which
      * resync_stale_item replaced by the shim's outcome at the commit point. */
-  } else if (!(op->kind == OP_CTL && (w->quarantined[op->c] || r->quarantined ||
-                                       r->target_type == FD_EPOLL || op->a == op->c))) {
+  } else if (!(op->kind == OP_CTL &&
+                (w->quarantined[op->c] || r->quarantined ||
+                 (tolerated(TOL_EPOLL_TARGET) && (r->target_type == FD_EPOLL || op->a == op->c))))) {
     long ref_ret = r->ref_ret;
     if (op->kind == OP_PWAIT && r->merged) ref_ret = r->ret; /* events were compared at merge */
     bool same = r->ret == ref_ret;

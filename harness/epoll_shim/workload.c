@@ -32,6 +32,7 @@
 #include <stddef.h>
 
 #include "world.h"
+#include "tolerated.h"
 
 static const uint8_t operand_count[OP_COUNT] = {
     [OP_EVENTFD] = 1, [OP_PIPE] = 1,  [OP_SOCKETPAIR] = 1, [OP_OPEN_PATH] = 1,
@@ -265,6 +266,7 @@ void epoll_shim_main(void *arg) {
   w->lin = ks_kernel_new(&cfg);
   cf_defer(world_free, w);
   decode(w);
+  tolerances_from_env();
   shim_init(&w->shim, w->host);
   w->shim.observer = oracle_observe;
   w->shim.observer_ctx = w;

@@ -138,10 +138,16 @@ int oracle_filter_reference(world_t *w, const ks_epoll_event_t *in, int n, ks_ep
  * "<base> <what>", what saying which side is wrong as far as it can tell: shim-missed (Linux
  * reports the fd, the shim does not), shim-extra, reference-missed (the shim's extra report is
  * of a level-triggered item whose reference file is ready: the reference model is wrong), data
- * or events (both report it, differently). */
+ * or events (both report it, differently). ref_ep: the reference epoll file (for the window
+ * check of numbers changed since skip_since). */
 void oracle_compare_events(world_t *w, epoll_instance_t *inst, const linux_epoll_event_t *shim,
                            int nshim, const ks_epoll_event_t *ref, int nref, uint64_t skip_since,
-                           const char *base, const char *oracle);
+                           int64_t ref_ep, const char *base, const char *oracle);
+
+/* sites.c: "<base> <what>" (pwait and liveness differences) and "diff.<call> <shim answer>,
+ * Linux <answer>" (return values), as failure sites kept for the process. */
+const cf_site_t *events_site(const char *base, const char *what);
+const cf_site_t *diff_site(op_kind_t kind, long shim, long ref);
 
 /* checks.c */
 /* True when no other guest thread is inside a syscall (except parked in pwait's kevent). */
