@@ -38,6 +38,17 @@ static int instance_kq(world_t *w, const epoll_instance_t *inst, int *epfd) {
   return -1;
 }
 
+/* Does the host take a knote of that filter on guest fd's file (kqueue refuses EVFILT_WRITE on
+ * a pipe's read end, and so on an eventfd's host pipe, and EVFILT_READ on a write end)? */
+bool host_takes_filter(world_t *w, int fd, int16_t filter) {
+  const fd_entry_t *e = &w->shim.fd_table[fd];
+  if (e->type == FD_EVENTFD) return filter == KS_EVFILT_READ;
+  if (e->type != FD_PIPE) return true;
+  int fl = ks_fcntl(w->host, e->host_fd, F_GETFL, 0);
+  bool read_end = fl >= 0 && (fl & O_ACCMODE) == O_RDONLY;
+  return read_end == (filter == KS_EVFILT_READ);
+}
+
 static bool has_knote(const ks_kevent_t *kn, int n, int ident, int16_t filter, int udata) {
   for (int i = 0; i < n; i++)
     if ((int)kn[i].ident == ident && kn[i].filter == filter && udata_fd(kn[i].udata) == (uint64_t)udata)
@@ -61,6 +72,8 @@ static void check_instance(world_t *w, epoll_instance_t *inst) {
     if (!reg->active || reg->oneshot_armed || w->quarantined[g]) continue;
     if (e->type == FD_CLOSED || e->generation != reg->generation) continue;
     bool rd = reg->events & (EPOLLIN | EPOLLRDHUP), wr = reg->events & EPOLLOUT;
+    /* PR #332: a write filter the host refused was dropped from the registration. */
+    if (wr && !host_takes_filter(w, g, KS_EVFILT_WRITE)) wr = false;
     int16_t missing = 0;
     if (rd && !has_knote(kn, n, e->host_fd, KS_EVFILT_READ, g)) missing = KS_EVFILT_READ;
     else if (wr && !has_knote(kn, n, e->host_fd, KS_EVFILT_WRITE, g)) missing = KS_EVFILT_WRITE;

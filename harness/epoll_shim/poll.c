@@ -144,6 +144,14 @@ static int kevent_change(shim_t *s, int kq, int ident, int16_t filter, uint16_t 
   return ks_kevent(s->host, kq, &ch, 1, NULL, 0, 0);
 }
 
+/* Does the host take any knote on the target (upstream epoll_target_pollable): a read filter
+ * added disabled, so that a pwait on this kqueue cannot collect it, then deleted. */
+static bool target_pollable(shim_t *s, int kq, int host_fd) {
+  if (kevent_change(s, kq, host_fd, KS_EVFILT_READ, KS_EV_ADD | KS_EV_DISABLE, 0) < 0) return false;
+  kevent_change(s, kq, host_fd, KS_EVFILT_READ, KS_EV_DELETE, 0);
+  return true;
+}
+
 static bool wants_read(uint32_t events) { return events & (EPOLLIN | EPOLLRDHUP); }
 static bool wants_write(uint32_t events) { return events & EPOLLOUT; }
 
@@ -237,14 +245,30 @@ static int ctl_locked(shim_t *s, guest_thread_t *t, epoll_instance_t *inst, int 
   if (ev->events & EPOLLONESHOT) kflags |= KS_EV_ONESHOT;
   uint64_t stamp = cf_bug(CF_BUG_EPOLL_146_PWAIT_NO_GENERATION) ? 0 : ++inst->ctl_seq;
   uint64_t udata = (uint64_t)fd | (stamp << UDATA_STAMP_SHIFT);
-  int r;
-  /* A kevent failure changes the decided 0: announced again with the error. */
-  if (wants_read(ev->events) &&
-      (r = kevent_change(s, kq, target_host_fd, KS_EVFILT_READ, kflags, udata)) < 0)
-    return ctl_decided(s, t, fd, r);
-  if (wants_write(ev->events) &&
-      (r = kevent_change(s, kq, target_host_fd, KS_EVFILT_WRITE, kflags, udata)) < 0)
-    return ctl_decided(s, t, fd, r);
+  /* One filter per call, as PR #332 (3209f18): Linux decides EPERM from the target alone and
+   * accepts any direction on a pollable file, so a write filter the host refuses with EINVAL
+   * is dropped (the registration lives on without it) when the read filter took or the target
+   * takes a knote at all; a refused read filter is EPERM. Any other error is returned (a
+   * kevent failure changes the decided 0: announced again with the error); upstream then
+   * undoes the filters this pass armed (epoll_undo_changes). */
+  int16_t filters[2];
+  int nf = 0;
+  if (wants_read(ev->events)) filters[nf++] = KS_EVFILT_READ;
+  if (wants_write(ev->events)) filters[nf++] = KS_EVFILT_WRITE;
+  bool read_registered = false;
+  for (int i = 0; i < nf; i++) {
+    int r = kevent_change(s, kq, target_host_fd, filters[i], kflags, udata);
+    if (r == 0) {
+      read_registered |= filters[i] == KS_EVFILT_READ;
+      continue;
+    }
+    if (r != -EINVAL) {
+      if (i > 0) kevent_change(s, kq, target_host_fd, filters[0], KS_EV_DELETE, udata);
+      return ctl_decided(s, t, fd, r);
+    }
+    if (filters[i] == KS_EVFILT_READ || !(read_registered || target_pollable(s, kq, target_host_fd)))
+      return ctl_decided(s, t, fd, -EPERM);
+  }
   reg->events = ev->events;
   reg->data = ev->data;
   reg->generation = snap->generation;

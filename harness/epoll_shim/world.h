@@ -154,6 +154,7 @@ const cf_site_t *diff_site(op_kind_t kind, long shim, long ref);
 bool world_quiet(world_t *w, guest_thread_t *self);
 void check_structure(world_t *w);
 bool shares_description(world_t *w, int fd);
+bool host_takes_filter(world_t *w, int fd, int16_t filter);
 void check_close_hygiene(world_t *w, int fd, const op_rec_t *close);
 void check_del_left_no_knote(world_t *w, int fd);
 void check_oneshot_report(world_t *w, epoll_instance_t *inst, int fd);

@@ -73,6 +73,14 @@ void ks_kq_touch(ks_kernel_t *k, ks_file_t *f) {
   }
 }
 
+void ks_kq_touch_read(ks_kernel_t *k, ks_file_t *f) {
+  for (ks_list_t *l = f->watchers.next, *next; l != &f->watchers; l = next) {
+    next = l->next;
+    ks_watch_t *w = KS_CONTAINER(l, ks_watch_t, link);
+    if (w->knote && w->kq_filter == KS_EVFILT_READ) w->notify(k, w, 0);
+  }
+}
+
 bool ks_nonblock(const ks_file_t *f, int msg_flags) {
   return (f->flags & O_NONBLOCK) || (msg_flags & MSG_DONTWAIT) || !cf_in_sim();
 }

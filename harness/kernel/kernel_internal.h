@@ -105,6 +105,7 @@ struct ks_watch {
   ks_list_t link;            /* in file->watchers */
   ks_file_t *file;
   bool knote;                /* kqueue knote (sees every state change) or epoll item */
+  int16_t kq_filter;         /* a knote's filter (ks_kq_touch_read touches read ones only) */
   void (*notify)(ks_kernel_t *k, ks_watch_t *w, uint32_t key);
   /* Detach from the file and from the owner, and free. Called when the file is released. */
   void (*drop)(ks_kernel_t *k, ks_watch_t *w);
@@ -153,6 +154,9 @@ void ks_fput(ks_kernel_t *k, ks_file_t *f);
 void ks_wake(ks_kernel_t *k, ks_file_t *f, uint32_t key);
 /* A state change only kqueue observes: re-evaluate f's knotes. */
 void ks_kq_touch(ks_kernel_t *k, ks_file_t *f);
+/* The same for f's EVFILT_READ knotes only: a change of f's receive side (BSD knotes hang on
+ * the socket buffer they watch: read filters on so_rcv, write filters on so_snd). */
+void ks_kq_touch_read(ks_kernel_t *k, ks_file_t *f);
 /* True when an operation that cannot proceed must fail with EAGAIN instead of blocking:
  * non-blocking file or call, or not inside a simulated run. */
 bool ks_nonblock(const ks_file_t *f, int msg_flags);

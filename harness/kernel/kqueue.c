@@ -21,7 +21,21 @@
  *   that errno and stops there: earlier changes stay applied, later ones are not attempted.
  * - A dup of a kqueue descriptor is the same kqueue; the kqueue goes with its last descriptor.
  * Filters: EVFILT_READ and EVFILT_WRITE, as each file type defines them (kq_event). Epoll and
- * kqueue files cannot be watched (EINVAL); O_PATH descriptors count as not open (EBADF). */
+ * kqueue files cannot be watched (EINVAL); O_PATH descriptors count as not open (EBADF).
+ * Readiness rules, with their source (FreeBSD sys_pipe.c / uipc_socket.c / uipc_usrreq.c and
+ * XNU's equivalents; kevent(2)):
+ * - pipe: EVFILT_READ only on the read end (EINVAL on the write end), data = bytes buffered,
+ *   fires when data > 0 or with EV_EOF once the writer is gone; EVFILT_WRITE only on the write
+ *   end, data = room, fires with room >= PIPE_BUF or with EV_EOF once the reader is gone
+ *   (filt_piperead, filt_pipewrite, pipe_kqfilter). Every buffer change notifies both ends'
+ *   knotes (pipeselwakeup on read and write), which is what re-fires an EV_CLEAR read knote
+ *   after a partial read (upstream elfuse's EPOLLET comment).
+ * - stream socket: EVFILT_READ watches so_rcv: data = bytes queued, EV_EOF once the receive
+ *   side is shut (the peer's SHUT_WR or close); EVFILT_WRITE watches so_snd: data = room in
+ *   the peer's receive buffer, EV_EOF once this end cannot send (filt_soread, filt_sowrite).
+ *   A read notifies the reader's read knotes only; the room it frees wakes the peer's write
+ *   knotes (uipc_rcvd -> sowwakeup(so2)), not the reader's own.
+ * - eventfd (Linux only here) and regular files: no kqueue support in this kernel. */
 #include "kernel_internal.h"
 
 typedef struct ks_kqueue {
@@ -142,6 +156,7 @@ static int apply_change(ks_kernel_t *k, ks_kqueue_t *kq, const ks_kevent_t *ch) 
     if (!kn) abort();
     kn->watch.file = f;
     kn->watch.knote = true;
+    kn->watch.kq_filter = ch->filter;
     kn->watch.notify = knote_notify;
     kn->watch.drop = knote_drop;
     ks_list_push_front(&f->watchers, &kn->watch.link);

@@ -118,7 +118,11 @@ static ssize_t sock_recv(ks_kernel_t *k, ks_file_t *f, void *buf, size_t n, int 
         free(seg);
         if (s->peer && sock_writable(k, s->peer)) ks_wake(k, &s->peer->file, KEY_WRITABLE);
       }
-      if (!(msg_flags & MSG_PEEK)) ks_kq_touch(k, f);
+      /* The read changed this end's receive buffer: its read knotes see it (the byte count,
+       * as upstream's EPOLLET comment describes for a partial read). Its write knotes watch
+       * its send side, which a read does not change: the room it frees is the peer's
+       * (BSD uipc_rcvd wakes the peer's so_snd, sowwakeup(so2)), woken above. */
+      if (!(msg_flags & MSG_PEEK)) ks_kq_touch_read(k, f);
       return (ssize_t)got;
     }
     if (s->err) {
