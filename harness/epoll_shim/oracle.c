@@ -577,6 +577,15 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
               ref_ret, r->ref_fds[0], r->ref_fds[1]);
     }
   }
+  /* B11.8: epoll_wait returns 0 only when its timeout has passed (Linux ep_poll). */
+  if (op->kind == OP_PWAIT && r->ret == 0 && op->b != 0) {
+    int64_t timeout = pwait_timeout(op->b);
+    if (timeout < 0 || cf_now() < r->started_at + timeout)
+      cf_fail("structural", SHIM_SYSTEM, CF_SITE("struct.pwait-early-zero"),
+              "thread %d epoll_pwait(%d) returned 0 at tick %lld, before its timeout (%lld "
+              "ticks from %lld)", t->id, op->a, (long long)cf_now(), (long long)timeout,
+              (long long)r->started_at);
+  }
   if (r->pin_fd >= 0) ks_close(w->lin, r->pin_fd);
   if (r->pin_old >= 0) ks_close(w->lin, r->pin_old);
   if (r->pin_epfd >= 0) ks_close(w->lin, r->pin_epfd);

@@ -435,9 +435,10 @@ int sys_epoll_pwait(shim_t *s, guest_thread_t *t, int epfd, linux_epoll_event_t 
     t->pwait_nkev = 0;
     cf_mutex_unlock(&inst->lock);
     if (table_locked) cf_mutex_unlock(&s->fd_lock);
-    if (ret > 0 || n == 0 || timeout == 0) break;
     /* Everything returned was filtered out: wait again rather than report a spurious zero
-     * (fc2a9b0), for what is left of a finite timeout. */
+     * (fc2a9b0), for what is left of a finite timeout. epoll-3209f18-pwait-early-zero:
+     * upstream returns the 0 (it re-enters the wait only for muted usbfs knotes). */
+    if (ret > 0 || n == 0 || timeout == 0 || cf_bug(CF_BUG_EPOLL_3209F18_PWAIT_EARLY_ZERO)) break;
     if (timeout > 0) {
       timeout = deadline - cf_now();
       if (timeout <= 0) break;

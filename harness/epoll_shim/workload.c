@@ -141,6 +141,8 @@ const char *op_name(op_kind_t kind) {
 }
 
 static const int64_t pwait_timeouts[3] = {0, 5, -1};
+
+int64_t pwait_timeout(int selector) { return pwait_timeouts[selector % 3]; }
 static const unsigned long ioctl_requests[3] = {LINUX_FIONBIO, LINUX_FIOCLEX, LINUX_FIONCLEX};
 
 static long do_op(world_t *w, guest_thread_t *t, op_rec_t *r, linux_epoll_event_t *out) {
@@ -184,6 +186,7 @@ static long do_op(world_t *w, guest_thread_t *t, op_rec_t *r, linux_epoll_event_
     return sys_epoll_ctl(s, t, op->a, op->b, op->c, &r->ev);
   case OP_PWAIT:
     r->out = out;
+    r->started_at = cf_now();
     return sys_epoll_pwait(s, t, op->a, out, MAX_EVENTS, pwait_timeouts[op->b]);
   case OP_CLONE:
     return clone_thread(w);

@@ -66,6 +66,7 @@ typedef struct op_rec {
   uint64_t seq_at_kevent;
   int ref_nevents;
   bool merged;           /* pwait: events were compared at a merge */
+  int64_t started_at;    /* pwait: cf_now() when the call started */
   bool sampled;          /* pwait: the reference was sampled at its kevent, not merged yet */
   bool stale_item;       /* ctl: the reference held an item from an earlier incarnation */
   bool stale_resynced;   /* ctl: ... and was brought to the shim's answer at the commit point */
@@ -165,5 +166,7 @@ void check_liveness_at_quiescence(void *arg);
 /* workload.c */
 void epoll_shim_main(void *arg);
 const char *op_name(op_kind_t kind);
+/* The timeout in ticks of a pwait operand selector (< 0: forever). */
+int64_t pwait_timeout(int selector);
 
 #endif
