@@ -4,7 +4,8 @@
 #
 # Under OSS-Fuzz / ClusterFuzzLite ($LIB_FUZZING_ENGINE set) it follows their contract: compile
 # with $CC $CFLAGS, link each fuzzer with $CXX $CXXFLAGS $LIB_FUZZING_ENGINE into $OUT, and pack
-# corpus/<fuzzer>/ as $OUT/<fuzzer>_seed_corpus.zip.
+# corpus/<fuzzer>/ and repros/<fuzzer>/ as $OUT/<fuzzer>_seed_corpus.zip, and copy
+# fuzzers/<fuzzer>.options with the dictionary it names.
 #
 # Standalone (the default on a Debian machine) it builds into ${OUT:-out}/:
 #   libfuzzer/<fuzzer>   clang, -fsanitize=fuzzer,address,undefined (the core without UBSan)
@@ -152,16 +153,25 @@ if [ -n "${LIB_FUZZING_ENGINE:-}" ]; then
   for fz in "${FUZZERS[@]}"; do
     "$CC" "${cflags[@]}" "${INCLUDES[@]}" -c "fuzzers/$fz.c" -o "${WORK:-$OUT}/churnfuzz-obj/$fz.o"
     "$CXX" "${cxxflags[@]}" "${WORK:-$OUT}/churnfuzz-obj/$fz.o" "${objs[@]}" "${engine[@]}" "${LIBS[@]}" -o "$OUT/$fz"
-    if [ -d "corpus/$fz" ]; then
-      python3 - "$OUT/${fz}_seed_corpus.zip" "corpus/$fz" <<'PY'
+    # The seed corpus zip holds the committed seeds and the repros: with no toggles (CHURN_BUGS
+    # is never set there) every repro must pass, so they are regression inputs for fixed code.
+    python3 - "$OUT/${fz}_seed_corpus.zip" "corpus/$fz" "repros/$fz" <<'PY'
 import os, sys, zipfile
-out, src = sys.argv[1], sys.argv[2]
+out, srcs = sys.argv[1], sys.argv[2:]
 with zipfile.ZipFile(out, "w") as z:
-    for name in sorted(os.listdir(src)):
-        path = os.path.join(src, name)
-        if os.path.isfile(path):
-            z.write(path, name)
+    for src in srcs:
+        if not os.path.isdir(src):
+            continue
+        for name in sorted(os.listdir(src)):
+            path = os.path.join(src, name)
+            if os.path.isfile(path) and not name.startswith(".") and name != "index.json":
+                z.write(path, name)
 PY
+    # The .options file (libFuzzer flags, the dictionary it names) and that dictionary.
+    if [ -f "fuzzers/$fz.options" ]; then
+      cp "fuzzers/$fz.options" "$OUT/"
+      dict="$(sed -n 's/^dict *= *//p' "fuzzers/$fz.options")"
+      if [ -n "$dict" ]; then cp "fuzzers/$dict" "$OUT/"; fi
     fi
   done
   exit 0
