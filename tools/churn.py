@@ -20,8 +20,10 @@ DEFAULT_REPEAT = 10  # replays per file in `churn replay` / `churn test`
 from churn_common import (BUGS_DEF, EXIT_ENV, EXIT_OK, ChurnError, fuzzer_names,  # noqa: E402
                           load_bugs, rel, run_build, say, table)
 import churn_bench  # noqa: E402
+import churn_coverage  # noqa: E402
 import churn_engines  # noqa: E402
 import churn_explain  # noqa: E402
+import churn_ossfuzz  # noqa: E402
 import churn_replay  # noqa: E402
 import churn_repro  # noqa: E402
 import churn_serve  # noqa: E402
@@ -182,6 +184,8 @@ def parser():
     s.set_defaults(func=churn_test.cmd_test)
 
     churn_serve.add_parser(sub, Formatter)
+    churn_coverage.add_parser(sub, Formatter)
+    churn_ossfuzz.add_parser(sub, Formatter)
 
     s = sub.add_parser("bench", formatter_class=Formatter,
                        help="runtime micro-benchmarks, libFuzzer exec/s, time-to-bug",
@@ -326,8 +330,6 @@ def add_repro_tool_parsers(sub):
     s.add_argument("--full", action="store_true", help="show every event: no collapsing")
     s.add_argument("--width", type=positive_int, default=None, metavar="N",
                    help="output width in columns (default: the terminal's, else 120)")
-    s.add_argument("--timeout", type=positive_int, default=60, metavar="S",
-                   help="replay time limit in seconds (default: 60)")
     s.set_defaults(func=churn_explain.cmd_explain)
 
 
