@@ -329,7 +329,14 @@ def add_repro_tool_parsers(sub):
     ctx_args(s)
     s.add_argument("--full", action="store_true", help="show every event: no collapsing")
     s.add_argument("--width", type=positive_int, default=None, metavar="N",
-                   help="output width in columns (default: the terminal's, else 120)")
+                   help="output width in columns (default: the terminal's, else 120); lanes "
+                   "are as wide as their longest label when that fits")
+    s.add_argument("--html", default=None, metavar="OUT.html",
+                   help="also write the timeline as a web page: a lane per thread, every "
+                   "operation in full, shared objects and preemptions marked, the failing check "
+                   "highlighted (with --full: no rows folded)")
+    s.add_argument("--timeout", type=positive_int, default=60, metavar="S",
+                   help="replay time limit in seconds (default: 60)")
     s.set_defaults(func=churn_explain.cmd_explain)
 
 

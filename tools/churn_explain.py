@@ -181,6 +181,26 @@ def _fit(text, width):
     return text if len(text) <= width else text[:max(0, width - 1)] + "~"
 
 
+def _share(need, total):
+    """Column widths for lanes that need `need` characters within `total`: every lane gets
+    what it needs when that fits; otherwise the narrow lanes get theirs and the others share
+    the rest equally (never below MIN_COL), so labels are cut only when the width is short."""
+    widths = [0] * len(need)
+    left = list(range(len(need)))
+    while left:
+        share = max(MIN_COL, total // len(left))
+        small = [i for i in left if need[i] <= share]
+        if not small:
+            for i in left:
+                widths[i] = share
+            break
+        for i in small:
+            widths[i] = need[i]
+            total -= need[i]
+        left = [i for i in left if i not in small]
+    return widths
+
+
 def render(rows, names, width):
     fibers = sorted(f for f in names if any(r.fiber == f for r in rows))
     if any(r.fiber == -1 for r in rows):
@@ -188,13 +208,17 @@ def render(rows, names, width):
         names = dict(names)
         names[-1] = "runtime"  # the run's own context: quiescence checks run there
     dec_w = max([len("decision")] + [len(r.decision) for r in rows])
-    dec_w = min(dec_w, 22)
+    need = [max([len(names[f])] + [len(r.text) for r in rows if r.fiber == f and not r.rule])
+            for f in fibers]
     fixed = 6 + 2 + dec_w + 2
-    col = max(MIN_COL, (width - fixed) // max(1, len(fibers)) - 2)
-    index = {f: k for k, f in enumerate(fibers)}
+    if fixed + sum(n + 2 for n in need) > width:
+        dec_w = min(dec_w, 22)
+        fixed = 6 + 2 + dec_w + 2
+    widths = _share(need, max(0, width - fixed) - 2 * len(fibers))
     lines = []
     head = "%5s  %-*s  " % ("step", dec_w, "decision") + "  ".join(
-        _fit(names[f], col).ljust(col) for f in fibers)
+        _fit(names[f], w).ljust(w) for f, w in zip(fibers, widths))
+    index = {f: k for k, f in enumerate(fibers)}
     lines.append(head.rstrip())
     lines.append("-" * min(len(head), width))
     last_step = None
@@ -206,9 +230,9 @@ def render(rows, names, width):
             continue
         cells = [""] * len(fibers)
         if r.fiber in index:
-            cells[index[r.fiber]] = _fit(r.text, col)
+            cells[index[r.fiber]] = _fit(r.text, widths[index[r.fiber]])
         line = "%5s  %-*s  " % (step, dec_w, _fit(r.decision, dec_w)) + "  ".join(
-            c.ljust(col) for c in cells)
+            c.ljust(w) for c, w in zip(cells, widths))
         lines.append(line.rstrip())
     return "\n".join(lines)
 
@@ -263,14 +287,34 @@ def cmd_explain(args):
                or ln.startswith("SUMMARY: ") or "runtime error:" in ln]
     hashes = re.findall(r"^HASH \S+ ([0-9a-f]+)$", stdout, re.M)
     at_failure = [ln for ln in other if ln.startswith("churnfuzz: trace hash ")]
+    sig = None
     if not failed:
         say("passed (trace hash %s, CHURN_BUGS=%s)"
             % (hashes[0] if hashes else "?", ",".join(ctx.bugs) or "''"))
-        return EXIT_OK
-    for ln in failure[:3]:
-        say(ln)
-    if at_failure:
-        say(at_failure[0])
-    sig, why = signature_of(ctx.target, ctx.path, ctx.bugs)
-    say("signature %s" % (sig or "? (%s)" % why))
-    return EXIT_FAIL
+    else:
+        for ln in failure[:3]:
+            say(ln)
+        if at_failure:
+            say(at_failure[0])
+        sig, why = signature_of(ctx.target, ctx.path, ctx.bugs)
+        say("signature %s" % (sig or "? (%s)" % why))
+    if getattr(args, "html", None):
+        write_html(args.html, ctx, data, names, rows, stats, failed, failure + at_failure[:1], sig)
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def write_html(path, ctx, data, names, rows, stats, failed, failure_lines, sig):
+    import churn_explain_html
+    meta = [("input", "%s (%d B)" % (rel(ctx.path), len(data))), ("context", ctx.describe()),
+            ("schedule", describe_header(data)),
+            ("threads", ", ".join("%d %s" % (f, n) for f, n in sorted(names.items())))]
+    if stats["workload"]:
+        meta.append(("workload", " ".join(stats["workload"])))
+    page = churn_explain_html.render_html("churn explain: " + rel(ctx.path), meta, rows, names,
+                                          stats, failed, failure_lines, sig)
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(page)
+    except OSError as e:
+        raise ChurnError("cannot write %s: %s" % (path, e.strerror or e))
+    say("html      %s" % rel(os.path.abspath(path)))
