@@ -13,13 +13,14 @@ import textwrap
 sys.dont_write_bytecode = True  # no __pycache__ in the work tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-DEFAULT_TARGET = "fuzz_sim_selftest"  # what `churn fuzz` fuzzes when no target is named
+DEFAULT_TARGET = "fuzz_sim_selftest"  # the self-test: `churn bench`'s default, never in `churn fuzz`'s all
 DEFAULT_FUZZ_TIME = 60  # seconds
 DEFAULT_REPEAT = 10  # replays per file in `churn replay` / `churn test`
 
 from churn_common import (BUGS_DEF, EXIT_ENV, EXIT_OK, ChurnError, fuzzer_names,  # noqa: E402
                           load_bugs, rel, run_build, say, table)
 import churn_bench  # noqa: E402
+import churn_corpus  # noqa: E402
 import churn_coverage  # noqa: E402
 import churn_engines  # noqa: E402
 import churn_explain  # noqa: E402
@@ -96,17 +97,24 @@ def parser():
     s.add_argument("--force", action="store_true", help="rebuild even if up to date (FORCE=1)")
     s.set_defaults(func=cmd_build)
 
-    s = sub.add_parser("fuzz", formatter_class=Formatter, help="fuzz one target",
-                       description="Fuzz TARGET for a bounded time. Seeds are copied from "
+    s = sub.add_parser("fuzz", formatter_class=Formatter,
+                       help="fuzz every system copy, or one target",
+                       description="Fuzz TARGET for a bounded time; with no TARGET, fuzz every "
+                       "system copy (every target but %s), sharing --time and --jobs among "
+                       "them (min(jobs, targets) at once, in waves of equal time) with a "
+                       "progress line per target and one summary table. Seeds are copied from "
                        "corpus/TARGET/ into out/work/TARGET/corpus (the committed corpus is never "
-                       "written); crashes are saved in out/crashes/TARGET/ and replayed to print "
-                       "their signatures. Stops at the first crash, unless --keep-going: then the run "
-                       "lasts --time, every crash is saved, and the summary groups them by "
-                       "signature (for a bug that only shows once another one has happened).",
+                       "written), which is merged first when it has grown (see `churn corpus "
+                       "merge`); crashes are saved in out/crashes/TARGET/ and replayed to print "
+                       "their signatures. Stops at the first crash, unless --keep-going: then "
+                       "the run lasts --time, every crash is saved, and the summary groups them "
+                       "by signature (for a bug that only shows once another one has happened)."
+                       % DEFAULT_TARGET,
                        epilog="targets: %s\nexit status 1 when a crash was found, 0 when none."
                        % targets)
-    s.add_argument("target", nargs="?", default=DEFAULT_TARGET, metavar="TARGET",
-                   help="fuzz target, listed in fuzzers/targets.def (default: %s)" % DEFAULT_TARGET)
+    s.add_argument("target", nargs="?", default=None, metavar="TARGET",
+                   help="fuzz target, listed in fuzzers/targets.def (default: every system "
+                   "copy)")
     s.add_argument("--engine", choices=["libfuzzer", "afl"], default="libfuzzer",
                    help="fuzzing engine (default: libfuzzer)")
     s.add_argument("--time", type=positive_int, default=DEFAULT_FUZZ_TIME, metavar="S",
@@ -122,13 +130,15 @@ def parser():
                    help="do not stop at a crash: libFuzzer -fork=N -ignore_crashes=1, afl-fuzz "
                    "without AFL_BENCH_UNTIL_CRASH; every signature is triaged and minimized")
     s.add_argument("--no-minimize", action="store_true",
-                   help="after a crash, only report it: no triage, no minimization")
+                   help="after a crash, only report it: no triage, no minimization (with no "
+                   "TARGET crashes are never minimized)")
     s.add_argument("--minimize-time", type=positive_int, default=MINIMIZE_TIME,
                    metavar="S", help="time limit per minimized signature (default: %d)"
                    % MINIMIZE_TIME)
     s.add_argument("--drop-failing-seeds", action="store_true",
                    help="leave out of the work corpus the committed seeds that already fail "
-                   "with --bugs (replayed first), so a crash is the fuzzer's own finding")
+                   "with --bugs, or with no toggles on the current build (replayed first), so "
+                   "a crash is the fuzzer's own finding")
     s.set_defaults(func=churn_engines.cmd_fuzz)
 
     add_repro_tool_parsers(sub)
@@ -185,6 +195,7 @@ def parser():
 
     churn_serve.add_parser(sub, Formatter)
     churn_coverage.add_parser(sub, Formatter)
+    churn_corpus.add_parser(sub, Formatter)
     churn_ossfuzz.add_parser(sub, Formatter)
 
     s = sub.add_parser("bench", formatter_class=Formatter,

@@ -439,24 +439,27 @@ def signature_of(target, path, bugs, timeout=60):
 
 def prepare_work_corpus(target, work_corpus, need_nonempty, drop_failing=None):
     """Copy corpus/<target>/ into the work corpus (the committed corpus is never written).
-    drop_failing: toggles; the seeds that already fail with them are left out (and removed
-    from the work corpus if an earlier run copied them there)."""
+    drop_failing: toggles (possibly none); the seeds that already fail with them on the current
+    build are left out (and removed from the work corpus if an earlier run copied them there)."""
     os.makedirs(work_corpus, exist_ok=True)
     src = os.path.join(REPO, "corpus", target)
     seeds = input_files(src) if os.path.isdir(src) else []
     if not seeds:
         note("no seed corpus at corpus/%s/; starting from an empty corpus" % target)
-    if drop_failing and seeds:
+    if drop_failing is not None and seeds:
         sigs, err = signatures(target, seeds, drop_failing)
         if err:
             raise ChurnError("cannot replay the seeds to leave out failing ones: %s" % err)
         failing = sorted(p for p in seeds if sigs.get(p))
         for p in failing:
             note("left out seed %s: fails with %s as %s"
-                 % (rel(p), ",".join(drop_failing), sigs[p]))
+                 % (rel(p), ",".join(drop_failing) or "no toggles", sigs[p]))
             stale = os.path.join(work_corpus, os.path.basename(p))
             if os.path.exists(stale):
                 os.remove(stale)
+        if not failing:
+            note("all %d seeds pass with %s: none left out"
+                 % (len(seeds), ",".join(drop_failing) or "no toggles"))
         seeds = [p for p in seeds if p not in failing]
     for s in seeds:
         shutil.copyfile(s, os.path.join(work_corpus, os.path.basename(s)))
@@ -472,16 +475,11 @@ def target_dict(target):
     return path if os.path.isfile(path) else None
 
 
-def cmd_fuzz(args):
-    target = check_target(args.target)
+def fuzz_target(args, target, time_s, jobs, progress=True):
+    """One bounded run of TARGET with the options of `churn fuzz`; crashes are recorded for the
+    later commands. Returns (res, bugs, work_corpus, crash_dir)."""
     bugs = parse_bug_ids(args.bugs)
-    if args.time <= 0:
-        raise ChurnError("--time must be a positive number of seconds")
-    if args.jobs < 1:
-        raise ChurnError("--jobs must be at least 1")
     engine = args.engine
-    if engine == "afl":
-        ensure_tools(["afl-clang-fast"])  # afl-fuzz and afl-clang-fast, or exit 2
     fuzz_bin = binary(engine, target)
     ensure_built([fuzz_bin, binary("replay", target)], [engine, "replay"])
     work = os.path.join(out_dir(), "work", target)
@@ -489,31 +487,52 @@ def cmd_fuzz(args):
     crash_dir = os.path.join(out_dir(), "crashes", target)
     nseeds = prepare_work_corpus(target, work_corpus, need_nonempty=(engine == "afl"),
                                  drop_failing=bugs if args.drop_failing_seeds else None)
+    import churn_corpus
+    churn_corpus.merge_if_grown(target)
     dict_path = target_dict(target)
     env = dict(os.environ, CHURN_BUGS=",".join(bugs))
-    note("fuzzing %s with %s for %ds (%d job%s), toggles: %s, corpus: %s (%d seeds)"
-         % (target, engine, args.time, args.jobs, "" if args.jobs == 1 else "s",
-            ",".join(bugs) or "none", rel(work_corpus), nseeds))
+    note("fuzzing %s with %s for %ds (%d job%s), toggles: %s, corpus: %s (%d seeds, %d files)"
+         % (target, engine, time_s, jobs, "" if jobs == 1 else "s",
+            ",".join(bugs) or "none", rel(work_corpus), nseeds, len(input_files(work_corpus))))
     keep_going = getattr(args, "keep_going", False)
     t_start = time.time()
     if engine == "libfuzzer":
-        res = run_libfuzzer(fuzz_bin, [work_corpus], crash_dir, env, max_time=args.time,
-                            seed=args.seed, jobs=args.jobs, dict_path=dict_path,
-                            extra=libfuzzer_keep_going(args.jobs) if keep_going else [],
-                            log_path=os.path.join(work, "libfuzzer.log"))
+        res = run_libfuzzer(fuzz_bin, [work_corpus], crash_dir, env, max_time=time_s,
+                            seed=args.seed, jobs=jobs, dict_path=dict_path,
+                            extra=libfuzzer_keep_going(jobs) if keep_going else [],
+                            log_path=os.path.join(work, "libfuzzer.log"), progress=progress,
+                            label=target if progress == "label" else "libFuzzer")
     else:
         afl_out = os.path.join(work, "afl")
-        res = run_afl(fuzz_bin, work_corpus, afl_out, env, args.time, jobs=args.jobs,
+        res = run_afl(fuzz_bin, work_corpus, afl_out, env, time_s, jobs=jobs,
                       until_crash=not keep_going, seed=args.seed, dict_path=dict_path,
-                      log_path=os.path.join(work, "afl.log"))
-        res.crashes = collect_afl_crashes(afl_out, crash_dir, multi=args.jobs > 1)
+                      log_path=os.path.join(work, "afl.log"), progress=progress,
+                      label=target if progress == "label" else "AFL++")
+        res.crashes = collect_afl_crashes(afl_out, crash_dir, multi=jobs > 1)
         afl_queue_to_corpus(afl_out, work_corpus)
     import churn_triage  # the crash pipeline builds on this module
-    churn_triage.record_fuzz_run(target, engine, bugs, args.seed, args.time, res, t_start)
-    rc = report_fuzz(target, engine, args.jobs, bugs, res, work_corpus, crash_dir)
+    churn_triage.record_fuzz_run(target, engine, bugs, args.seed, time_s, res, t_start)
+    return res, bugs, work_corpus, crash_dir
+
+
+def cmd_fuzz(args):
+    if args.time <= 0:
+        raise ChurnError("--time must be a positive number of seconds")
+    if args.jobs < 1:
+        raise ChurnError("--jobs must be at least 1")
+    parse_bug_ids(args.bugs)
+    if args.engine == "afl":
+        ensure_tools(["afl-clang-fast"])  # afl-fuzz and afl-clang-fast, or exit 2
+    if args.target is None:
+        import churn_campaign
+        return churn_campaign.cmd_fuzz_all(args)
+    target = check_target(args.target)
+    res, bugs, work_corpus, crash_dir = fuzz_target(args, target, args.time, args.jobs)
+    rc = report_fuzz(target, args.engine, args.jobs, bugs, res, work_corpus, crash_dir)
     crashes = res.crashes + [p for p in res.seed_crashes if p not in res.crashes]
     if rc == EXIT_FAIL and crashes and not getattr(args, "no_minimize", True):
-        churn_triage.after_fuzz(target, engine, bugs, crashes, args.minimize_time)
+        import churn_triage
+        churn_triage.after_fuzz(target, args.engine, bugs, crashes, args.minimize_time)
     return rc
 
 
