@@ -17,6 +17,7 @@ from churn_engines import (_na, collect_afl_crashes, libfuzzer_keep_going, prepa
 from churn_replay import Checks, replay_checks
 from churn_repro import load_index_entries
 import churn_serve
+import churn_test_users
 
 SELFTEST_TARGET = "fuzz_sim_selftest"
 SELFTEST_BUG = "toy-lost-update"
@@ -561,6 +562,10 @@ def cmd_test(args):
     os.makedirs(os.path.join(out_dir(), "work"), exist_ok=True)
     check_repro_tools(checks, os.path.join(out_dir(), "work"))
     check_signatures_tell_bugs_apart(checks)
+    churn_test_users.check_workflows(checks)
+    churn_test_users.check_explain_html(checks, os.path.join(out_dir(), "work"))
+    if not args.quick:
+        churn_test_users.check_coverage(checks)
     try:
         replay_checks(checks, repeat=args.repeat)
     except ChurnError as e:
