@@ -127,22 +127,31 @@ def cmd_coverage(args):
             say("%s: warning: the coverage run exited %d (an input failed with no toggles):\n%s"
                 % (t, rc, tail_text(out, 5)))
             worst = EXIT_FAIL
+        s = summarize(binary, data)
+        # Every copy is linked into every fuzzer: the report shows the folders the target
+        # reaches (its copy, the runtime, the kernel), all of their files.
+        folders = sorted({os.path.join(REPO, os.path.dirname(f)) for f, _, c in s["files"] if c})
         html = os.path.join(out_dir(), "coverage", t, "html")
         shutil.rmtree(html, ignore_errors=True)
         hrc, hout = _run(["llvm-cov", "show", "-format=html", "-show-line-counts-or-regions",
-                          "-output-dir=" + html, "-instr-profile=" + data, binary,
-                          os.path.join(REPO, "harness"), os.path.join(REPO, "fuzzers")])
+                          "-output-dir=" + html, "-instr-profile=" + data, binary]
+                         + (folders or [os.path.join(REPO, "harness")]))
         if hrc != 0 or not os.path.isfile(os.path.join(html, "index.html")):
             raise ChurnError("llvm-cov show failed for %s: %s" % (t, tail_text(hout, 3)))
-        s = summarize(binary, data)
-        # Files that this target never calls into are linked only by other targets' copies.
+        # Files outside those folders are other targets' copies, linked but never called.
         rows = [[f, "%d/%d" % (c, n_), "%5.1f%%" % (100.0 * c / n_ if n_ else 0.0)]
-                for f, n_, c in s["files"] if c or not args.touched_only]
+                for f, n_, c in s["files"]
+                if c or (not args.touched_only and os.path.join(REPO, os.path.dirname(f))
+                         in folders)]
         say("== %s: %d inputs (%s) ==" % (t, n, ", ".join(rel(d) for d in dirs if os.path.isdir(d))))
         say(table(rows, ["file", "lines", "covered"]))
-        say("%s: %d of %d lines (%.1f%%) in %d files; report %s"
+        reached = [f for f in s["files"] if f[2]]
+        r_lines = sum(f[1] for f in reached)
+        say("%s: %d of %d lines (%.1f%%) in %d files; in the %d files it reaches, %d of %d "
+            "(%.1f%%); report %s"
             % (t, s["covered"], s["lines"], 100.0 * s["covered"] / max(1, s["lines"]),
-               len(s["files"]), rel(os.path.join(html, "index.html"))))
+               len(s["files"]), len(reached), s["covered"], r_lines,
+               100.0 * s["covered"] / max(1, r_lines), rel(os.path.join(html, "index.html"))))
         say("")
     say("coverage of %d target%s in %s" % (len(targets), "" if len(targets) == 1 else "s",
                                            fmt_secs(time.time() - t0)))
@@ -164,5 +173,6 @@ def add_parser(sub, formatter):
     s.add_argument("--committed-only", action="store_true",
                    help="leave out out/work/TARGET/corpus/: only the committed seeds and repros")
     s.add_argument("--touched-only", action="store_true",
-                   help="list only the files the inputs reached (at least one line covered)")
+                   help="list only the files the inputs reached (at least one line covered); "
+                   "by default every file of the folders they reach is listed")
     s.set_defaults(func=cmd_coverage)
