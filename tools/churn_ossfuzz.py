@@ -315,7 +315,9 @@ def build(config, out, work, log):
 
 
 def cmd_oss_fuzz(args):
-    configs = args.config or list(CONFIGS)
+    if args.fuzz_time < 1:
+        raise ChurnError("--fuzz-time must be at least 1 second, got %d" % args.fuzz_time)
+    configs = list(dict.fromkeys(args.config or CONFIGS))
     need = ["objdump", "nm", "clang", "clang++"]
     if any(CONFIGS[c][0] == "afl" for c in configs):
         need += ["afl-clang-fast", "afl-fuzz"]

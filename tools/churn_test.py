@@ -562,6 +562,7 @@ def cmd_test(args):
     os.makedirs(os.path.join(out_dir(), "work"), exist_ok=True)
     check_repro_tools(checks, os.path.join(out_dir(), "work"))
     check_signatures_tell_bugs_apart(checks)
+    churn_test_users.check_cli_units(checks)
     churn_test_users.check_workflows(checks)
     churn_test_users.check_explain_html(checks, os.path.join(out_dir(), "work"))
     if not args.quick:

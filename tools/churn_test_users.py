@@ -170,3 +170,55 @@ def check_coverage(checks, target="fuzz_tls_intern"):
         checks.fail("coverage %s" % target, "exit %s, report %s\n%s"
                     % (rc, "written" if os.path.isfile(index) else "missing",
                        tail_text(sout + serr, 8)))
+
+
+def check_cli_units(checks):
+    """The arithmetic of the new commands on fixed inputs: how `churn fuzz` with no target
+    shares time and jobs, how explain sizes its lanes, and that every fuzzer's .options names
+    a dictionary that exists and parses as libFuzzer reads it."""
+    import churn_campaign
+    import churn_explain
+    import churn_ossfuzz
+    problems = []
+    five = ["a", "b", "c", "d", "e"]
+    for jobs, total, want_waves, want_secs, want_jobs in (
+            (1, 60, 5, 12, [1] * 5), (2, 60, 3, 20, [1, 1, 1, 1, 2]),
+            (8, 60, 1, 60, [2, 2, 2, 1, 1]), (5, 10, 1, 10, [1] * 5)):
+        waves, secs = churn_campaign.plan(five, total, jobs)
+        got_jobs = [j for w in waves for _, j in w]
+        got_targets = [t for w in waves for t, _ in w]
+        if (len(waves), secs, got_jobs, got_targets) != (want_waves, want_secs, want_jobs, five):
+            problems.append("plan(5 targets, %ds, %d jobs) = %r, %ds" % (total, jobs, waves, secs))
+        if any(sum(j for _, j in w) > max(jobs, len(w)) for w in waves):
+            problems.append("plan(%d jobs) runs more jobs than asked: %r" % (jobs, waves))
+    for need, total, want in (([10, 30, 5], 100, [10, 30, 5]), ([50, 50], 60, [30, 30]),
+                              ([5, 80, 80], 105, [5, 50, 50]), ([40], 10, [12])):
+        got = churn_explain._share(need, total)
+        if got != want:
+            problems.append("explain lane widths for %r in %d: %r, want %r" % (need, total, got, want))
+    dict_line = re.compile(r'^\s*(#.*)?$|^\s*\w*\s*=\s*"(?:[^"\\]|\\\\|\\"|\\x[0-9a-fA-F]{2})*"\s*$')
+    checked = set()
+    for t in fuzzer_names():
+        opt = os.path.join(REPO, "fuzzers", t + ".options")
+        flags = churn_ossfuzz.read_options(opt)
+        dicts = [f[6:] for f in flags if f.startswith("-dict=")]
+        if not dicts:
+            problems.append("%s names no dictionary" % rel(opt))
+        for d in dicts:
+            path = os.path.join(REPO, "fuzzers", d)
+            if not os.path.isfile(path):
+                problems.append("%s names %s, which does not exist" % (rel(opt), rel(path)))
+                continue
+            if path in checked:
+                continue
+            checked.add(path)
+            with open(path, encoding="utf-8") as f:
+                bad = [n for n, ln in enumerate(f, 1) if not dict_line.match(ln.rstrip("\n"))]
+            if bad:
+                problems.append("%s: lines %s are not libFuzzer dictionary entries"
+                                % (rel(path), bad))
+    if problems:
+        checks.fail("cli arithmetic and OSS-Fuzz options", "\n".join(problems))
+    else:
+        checks.ok("cli arithmetic (fuzz time/jobs sharing, explain lane widths) and OSS-Fuzz "
+                  ".options/dictionary of %d fuzzers" % len(fuzzer_names()))
