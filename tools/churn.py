@@ -184,11 +184,15 @@ def parser():
                        "the fuzzing self-tests (libFuzzer, and AFL++ when "
                        "afl-fuzz is installed, must find %s), checks that `churn triage` and "
                        "`churn repro add` refuse bad input and that `churn explain` reads a repro, "
+                       "the workflow files (validated offline with action-validator from npm), "
+                       "`churn explain --html` of a repro of each target rendered in headless "
+                       "Chromium, `churn coverage` (not with --quick), "
                        "and every `churn replay` check. "
                        "Prints one line per check and ends with `N passed, N failed`."
                        % churn_test.SELFTEST_BUG,
                        epilog="exit status 1 on any failure.")
-    s.add_argument("--quick", action="store_true", help="skip the fuzzing self-tests")
+    s.add_argument("--quick", action="store_true",
+                   help="skip the fuzzing self-tests and the coverage check")
     s.add_argument("--repeat", type=positive_int, default=DEFAULT_REPEAT, metavar="N",
                    help="replays per corpus/repro file (default: %d)" % DEFAULT_REPEAT)
     s.set_defaults(func=churn_test.cmd_test)
