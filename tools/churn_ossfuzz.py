@@ -22,8 +22,8 @@ import tempfile
 import time
 import zipfile
 
-from churn_common import (EXIT_ENV, EXIT_FAIL, EXIT_OK, REPO, ChurnError, fmt_secs, say,
-                          tail_text)
+from churn_common import (EXIT_ENV, EXIT_FAIL, EXIT_OK, REPO, ChurnError, fmt_secs, out_dir,
+                          say, tail_text)
 
 MIN_EDGES = 100  # bad_build_check's threshold for "the target is instrumented"
 MIN_SAN_CALLS = 1000  # bad_build_check wants this many ASan call sites in an ASan build
@@ -330,7 +330,9 @@ def cmd_oss_fuzz(args):
         raise ChurnError("oss-fuzz check needs %s (apt-get install -y clang llvm binutils afl++)"
                          % ", ".join(missing), EXIT_ENV)
     keep = os.path.abspath(args.keep) if args.keep else None
-    base = keep or tempfile.mkdtemp(prefix="churn-ossfuzz-")
+    # Under out/work/ rather than /tmp, which some AFL++ tools refuse.
+    os.makedirs(os.path.join(out_dir(), "work"), exist_ok=True)
+    base = keep or tempfile.mkdtemp(prefix="ossfuzz-", dir=os.path.join(out_dir(), "work"))
     failed, t_all = [], time.time()
     try:
         for config in configs:
@@ -390,5 +392,5 @@ def add_parser(sub, formatter):
                    help="seconds of fuzzing per fuzzer with no toggles (default: 10)")
     c.add_argument("--keep", default=None, metavar="DIR",
                    help="build into DIR/CONFIG/{out,work,check} and keep it (default: a "
-                   "temporary folder, removed afterwards)")
+                   "temporary folder under out/work/, removed afterwards)")
     c.set_defaults(func=cmd_oss_fuzz)
