@@ -68,6 +68,23 @@ def tail_text(text, lines=15):
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
 
+def run_captured(cmd, cwd, env, timeout):
+    """Run cmd with no input, stdout and stderr together: (exit status, or None on timeout,
+    output); a command that cannot be started is status 127."""
+    try:
+        p = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True, errors="replace", timeout=timeout)
+        return p.returncode, p.stdout
+    except subprocess.TimeoutExpired as e:
+        out = e.output or ""
+        if isinstance(out, bytes):
+            out = out.decode("utf-8", "replace")
+        return None, out + "\n(timed out after %ds)" % timeout
+    except OSError as e:
+        return 127, "cannot run %s: %s" % (cmd[0], e.strerror or e)
+
+
 def table(rows, header=None):
     """Left-aligned columns separated by two spaces; the last column is not padded."""
     allrows = ([header] if header else []) + rows

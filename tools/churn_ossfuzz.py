@@ -23,7 +23,7 @@ import time
 import zipfile
 
 from churn_common import (EXIT_ENV, EXIT_FAIL, EXIT_OK, REPO, ChurnError, fmt_secs, out_dir,
-                          say, tail_text)
+                          run_captured, say, tail_text)
 
 MIN_EDGES = 100  # bad_build_check's threshold for "the target is instrumented"
 MIN_SAN_CALLS = 1000  # bad_build_check wants this many ASan call sites in an ASan build
@@ -160,16 +160,7 @@ class Checker:
         return ok
 
     def run(self, cmd, env, timeout):
-        try:
-            p = subprocess.run(cmd, cwd=self.scratch, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               universal_newlines=True, errors="replace", timeout=timeout)
-            return p.returncode, p.stdout
-        except subprocess.TimeoutExpired as e:
-            out = e.stdout or ""
-            if isinstance(out, bytes):
-                out = out.decode("utf-8", "replace")
-            return None, out + "\n(timed out after %ds)" % timeout
+        return run_captured(cmd, self.scratch, env, timeout)
 
     def seeds(self, fz):
         zpath = os.path.join(self.out, fz + "_seed_corpus.zip")

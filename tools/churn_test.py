@@ -11,7 +11,7 @@ import time
 from churn_common import (EXIT_FAIL, EXIT_OK, REPO, ChurnError, binary, ensure_built,
                           tsan_tests_binary,
                           expected_outputs, fmt_secs, input_files, note, out_dir, rel, say,
-                          table, tail_text)
+                          run_captured, table, tail_text)
 from churn_engines import (_na, collect_afl_crashes, libfuzzer_keep_going, prepare_work_corpus,
                            run_afl, run_libfuzzer, signature_of)
 from churn_replay import Checks, replay_checks
@@ -38,18 +38,7 @@ def _status(rc):
 
 def _run(cmd, timeout):
     """Run cmd from the repo root; returns (rc or None on timeout, combined output)."""
-    try:
-        p = subprocess.run(cmd, cwd=REPO, env=_clean_env(), stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           universal_newlines=True, errors="replace", timeout=timeout)
-        return p.returncode, p.stdout
-    except subprocess.TimeoutExpired as e:
-        out = e.output or ""
-        if isinstance(out, bytes):
-            out = out.decode("utf-8", "replace")
-        return None, out + "\n(timed out after %ds)" % timeout
-    except OSError as e:
-        return 127, "cannot run %s: %s" % (cmd[0], e.strerror or e)
+    return run_captured(cmd, REPO, _clean_env(), timeout)
 
 
 def check_unit_tests(checks, exe=None, label="churn-tests"):
