@@ -39,10 +39,34 @@ int fd_to_host_dup(shim_t *s, int fd) {
   return ret;
 }
 
+fd_lifetime_t *fd_lifetime_pin_locked(shim_t *s, int fd) {
+  fd_entry_t *e = &s->fd_table[fd];
+  if (!e->lifetime) {
+    e->lifetime = cf_pool_alloc(&s->lifetime_pool);
+    e->lifetime->refs = 1; /* the slot's */
+    e->lifetime->host_fd = e->host_fd;
+  }
+  e->lifetime->refs++;
+  return e->lifetime;
+}
+
+/* The last reference closes the host descriptor, outside fd_lock. */
+void fd_lifetime_release(shim_t *s, fd_lifetime_t *lt) {
+  cf_mutex_lock(&s->fd_lock);
+  int left = --lt->refs;
+  cf_mutex_unlock(&s->fd_lock);
+  if (left > 0) return;
+  ks_close(s->host, lt->host_fd);
+  cf_pool_free(&s->lifetime_pool, lt);
+}
+
 /* Borrow the persistent host fd while the guest is single-threaded (nobody can close it under
- * us); otherwise take a transient dup under fd_lock that dies with the call. */
-static int ref_open(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref, bool io) {
+ * us); otherwise pin it under fd_lock (PR #324: fd_host_ref_acquire), so that a sibling's
+ * close leaves the descriptor open, the same descriptor, until the call releases it. `dup`:
+ * the pre-#324 transient host dup instead of the pin. */
+static int ref_open(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref, bool io, bool dup) {
   ref->fd = -1;
+  ref->lifetime = NULL;
   ref->owned = false;
   ref->efd = NULL;
   if (thread_is_single_active(s)) {
@@ -61,28 +85,41 @@ static int ref_open(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref, bo
   cf_mutex_lock(&s->fd_lock);
   const fd_entry_t *e = &s->fd_table[fd];
   int h = -EBADF;
-  if (e->type != FD_CLOSED && !(io && e->type == FD_PATH)) h = ks_dup(s->host, e->host_fd);
+  if (e->type != FD_CLOSED && !(io && e->type == FD_PATH)) {
+    if (dup) {
+      h = ks_dup(s->host, e->host_fd);
+      ref->owned = h >= 0;
+    } else {
+      ref->lifetime = fd_lifetime_pin_locked(s, fd);
+      h = e->host_fd;
+    }
+  }
   if (h >= 0 && (ref->efd = e->efd) != NULL) ref->efd->refs++;
   shim_observe(s, t, SHIM_AT_RESOLVE, fd, h < 0 ? h : 0);
   cf_mutex_unlock(&s->fd_lock);
   if (h < 0) return h;
   ref->fd = h;
-  ref->owned = true;
   return 0;
 }
 
 int host_fd_ref_open(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref) {
-  return ref_open(s, t, fd, ref, false);
+  return ref_open(s, t, fd, ref, false, false);
 }
 
 int host_fd_ref_open_io(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref) {
-  return ref_open(s, t, fd, ref, true);
+  return ref_open(s, t, fd, ref, true, false);
+}
+
+int host_fd_ref_open_dup(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref) {
+  return ref_open(s, t, fd, ref, false, true);
 }
 
 void host_fd_ref_close(shim_t *s, host_fd_ref_t *ref) {
   if (ref->efd) eventfd_release(s, ref->efd);
   ref->efd = NULL;
+  if (ref->lifetime) fd_lifetime_release(s, ref->lifetime);
   if (ref->owned) ks_close(s->host, ref->fd);
+  ref->lifetime = NULL;
   ref->fd = -1;
   ref->owned = false;
 }
@@ -147,6 +184,7 @@ static void fd_mark_closed_unlocked(shim_t *s, int fd) {
   if (!cf_bug(CF_BUG_EPOLL_146_NO_CLOSE_HOOK) && s->epoll_live_count > 0)
     epoll_note_fd_closed(s, fd, e->ofd_id);
   e->host_fd = -1;
+  e->lifetime = NULL; /* the slot's reference goes with the caller's snapshot */
   e->dir = NULL;
   e->efd = NULL;
   e->linux_flags = 0;
@@ -166,7 +204,10 @@ static bool fd_snapshot_and_close(shim_t *s, guest_thread_t *t, int fd, fd_entry
 void fd_cleanup_entry(shim_t *s, const fd_entry_t *snap) {
   if (snap->type == FD_EPOLL && snap->dir) epoll_instance_release(s, snap->dir);
   if (snap->type == FD_EVENTFD && snap->efd) eventfd_release(s, snap->efd);
-  if (snap->type != FD_STDIO) ks_close(s->host, snap->host_fd);
+  /* The slot's pin reference: the host fd closes now, or when the last call holding it
+   * returns (PR #324). */
+  if (snap->lifetime) fd_lifetime_release(s, snap->lifetime);
+  else if (snap->type != FD_STDIO) ks_close(s->host, snap->host_fd);
 }
 
 int sys_close(shim_t *s, guest_thread_t *t, int fd) {
@@ -191,6 +232,7 @@ static int fd_snapshot_and_dup(shim_t *s, guest_thread_t *t, int fd, fd_entry_t 
   int ret = -EBADF;
   if (out->type != FD_CLOSED) {
     ret = ks_dup(s->host, out->host_fd);
+    out->lifetime = NULL; /* the source's pin is not the new descriptor's */
     if (ret >= 0) {
       out->host_fd = ret;
       if (out->type == FD_EVENTFD) eventfd_dup_fd(s, out->efd);
@@ -254,4 +296,5 @@ void shim_init(shim_t *s, ks_kernel_t *host) {
   s->nthreads.v = 1;
   cf_pool_init(&s->inst_pool, SHIM_SYSTEM, "epoll_instance", sizeof(epoll_instance_t));
   cf_pool_init(&s->efd_pool, SHIM_SYSTEM, "eventfd_state", sizeof(eventfd_state_t));
+  cf_pool_init(&s->lifetime_pool, SHIM_SYSTEM, "fd_lifetime", sizeof(fd_lifetime_t));
 }

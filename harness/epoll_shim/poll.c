@@ -46,8 +46,8 @@ static void instance_put(shim_t *s, epoll_instance_t *inst) {
   if (left == 0) instance_free(s, inst);
 }
 
-/* The epoll fd of a ctl/pwait, resolved once: the host ref (a transient dup of the kqueue
- * fd when multi-threaded, as host_fd_ref_open) and the instance reference in one fd_lock
+/* The epoll fd of a ctl/pwait, resolved once: the host ref (borrowed when single-threaded,
+ * pinned otherwise, as host_fd_ref_open at 3209f18) and the instance reference in one fd_lock
  * section, so both come from the same incarnation of epfd. Upstream resolves the number twice
  * (host_fd_ref_open, then epoll_instance_acquire); a close of epfd in between answered EINVAL
  * and a close+reuse by another epoll paired one instance's kqueue with another's regs
@@ -60,9 +60,7 @@ static int epoll_ref_open(shim_t *s, guest_thread_t *t, int epfd, host_fd_ref_t 
     if (ret == 0) *inst = epoll_instance_acquire(s, epfd);
     return ret;
   }
-  ref->fd = -1;
-  ref->owned = false;
-  ref->efd = NULL;
+  *ref = (host_fd_ref_t){.fd = -1};
   if (epfd < 0 || epfd >= FD_TABLE_SIZE) {
     shim_observe(s, t, SHIM_AT_RESOLVE, epfd, -EBADF);
     return -EBADF;
@@ -71,7 +69,10 @@ static int epoll_ref_open(shim_t *s, guest_thread_t *t, int epfd, host_fd_ref_t 
   cf_mutex_lock(&s->fd_lock);
   const fd_entry_t *e = &s->fd_table[epfd];
   int h = -EBADF;
-  if (e->type != FD_CLOSED && e->type != FD_PATH) h = single ? e->host_fd : ks_dup(s->host, e->host_fd);
+  if (e->type != FD_CLOSED && e->type != FD_PATH) {
+    h = e->host_fd;
+    if (!single) ref->lifetime = fd_lifetime_pin_locked(s, epfd);
+  }
   if (h >= 0 && e->type == FD_EPOLL && e->dir) {
     *inst = e->dir;
     if (!cf_bug(CF_BUG_EPOLL_146_INSTANCE_UAF)) e->dir->refcount++;
@@ -80,7 +81,6 @@ static int epoll_ref_open(shim_t *s, guest_thread_t *t, int epfd, host_fd_ref_t 
   cf_mutex_unlock(&s->fd_lock);
   if (h < 0) return h;
   ref->fd = h;
-  ref->owned = !single;
   return 0;
 }
 
@@ -287,11 +287,11 @@ int sys_epoll_ctl(shim_t *s, guest_thread_t *t, int epfd, int op, int fd,
   int ret = epoll_ref_open(s, t, epfd, &epoll_ref, &inst);
   if (ret < 0) return ret;
   t->ctl_inst = inst;
-  host_fd_ref_t target_ref = {-1, false, NULL};
+  host_fd_ref_t target_ref = {.fd = -1};
   if (cf_bug(CF_BUG_EPOLL_73_TRANSIENT_DUP)) {
-    /* epoll-73-transient-dup: before b8569ab the ident came from host_fd_ref_open, a dup
-     * in a multi-threaded guest, closed (with its knotes) when the call returns. */
-    ret = host_fd_ref_open(s, t, fd, &target_ref);
+    /* epoll-73-transient-dup: before b8569ab the ident came from host_fd_ref_open, then a
+     * dup in a multi-threaded guest, closed (with its knotes) when the call returns. */
+    ret = host_fd_ref_open_dup(s, t, fd, &target_ref);
     if (ret < 0) {
       shim_observe(s, t, SHIM_AT_CTL, fd, ret);
       goto out;

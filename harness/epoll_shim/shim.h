@@ -54,6 +54,14 @@ enum {
 typedef struct epoll_instance epoll_instance_t;
 typedef struct eventfd_state eventfd_state_t;
 
+/* A pin on a slot's host descriptor (PR #324, fd_lifetime_t): the slot holds one reference and
+ * every in-flight borrower another; the last release closes the host fd. Made on the first
+ * borrow. fd_lock guards refs. */
+typedef struct fd_lifetime {
+  int refs;
+  int host_fd;
+} fd_lifetime_t;
+
 typedef struct fd_entry {
   int type;
   int host_fd;
@@ -62,6 +70,7 @@ typedef struct fd_entry {
   epoll_instance_t *dir; /* FD_EPOLL: the instance (upstream's `dir` field) */
   eventfd_state_t *efd;  /* FD_EVENTFD: the shared counter (upstream eventfd_state[slot]) */
   uint64_t ofd_id;       /* shared by dups (upstream 3011c6e) */
+  fd_lifetime_t *lifetime; /* pinned by in-flight calls, or NULL (PR #324) */
 } fd_entry_t;
 
 /* One registration, indexed by guest fd number (poll.c epoll_reg_t). */
@@ -151,6 +160,7 @@ struct shim {
   int epoll_live_count;
   cf_pool_t inst_pool;   /* checked: a freed instance is poisoned, so a use is reported */
   cf_pool_t efd_pool;
+  cf_pool_t lifetime_pool;
   shim_observer_fn observer;
   void *observer_ctx;
 };
@@ -158,7 +168,9 @@ struct shim {
 /* Host-side reference to a guest fd's descriptor for the length of one call (internal.h). */
 typedef struct host_fd_ref {
   int fd;
-  bool owned;            /* a transient dup that host_fd_ref_close() closes */
+  fd_lifetime_t *lifetime; /* the pin a multi-threaded guest's call holds (PR #324), or NULL */
+  bool owned;            /* a transient dup that host_fd_ref_close() closes (before PR #324;
+                            epoll-73-transient-dup's ident) */
   /* The eventfd counter of the same entry, pinned in the same step: looking it up again
    * later could find another file at the number. */
   eventfd_state_t *efd;
@@ -181,6 +193,11 @@ int host_fd_ref_open(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref);
 /* As host_fd_ref_open, but FD_PATH descriptors (no I/O) fail with EBADF. */
 int host_fd_ref_open_io(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref);
 void host_fd_ref_close(shim_t *s, host_fd_ref_t *ref);
+/* host_fd_ref_open as it was before PR #324: a transient host dup when multi-threaded. */
+int host_fd_ref_open_dup(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref);
+/* Pin fd_table[fd]'s host descriptor; fd_lock held, the slot open. */
+fd_lifetime_t *fd_lifetime_pin_locked(shim_t *s, int fd);
+void fd_lifetime_release(shim_t *s, fd_lifetime_t *lt);
 /* Allocate the lowest free slot (fd_alloc_dir: type, host fd, dir and flags published in one
  * critical section). Returns the guest fd or -EMFILE. */
 int fd_alloc(shim_t *s, guest_thread_t *t, int type, int host_fd, int linux_flags,
