@@ -2,6 +2,7 @@
  * kqueue. */
 TEST_ENTRY(kernel_epoll_vs_linux)
 TEST_ENTRY(kernel_fd_lowest_free_reuse)
+TEST_ENTRY(kernel_fstat_mode)
 TEST_ENTRY(kernel_fd_dup_shares_the_description)
 TEST_ENTRY(kernel_fd_dup_errors)
 TEST_ENTRY(kernel_epoll_item_outlives_its_number)

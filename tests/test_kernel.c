@@ -3,6 +3,7 @@
  * EAGAIN). The differential test compares most of this with Linux at random; these tests pin
  * the rules down one by one, including what the differential test cannot reach (buffer
  * limits, listeners' backlog, kernel teardown). */
+#include <sys/stat.h>
 #include <poll.h>
 
 #include "kernel.h"
@@ -36,6 +37,28 @@ TEST_IMPL(kernel_fd_lowest_free_reuse) {
   ASSERT_EQ(ks_close(k, 100), 0);
   ASSERT_EQ(ks_pipe2(k, fds, 0), -EMFILE); /* needs two numbers: takes none */
   ASSERT_EQ(ks_dup(k, 0), 100);
+  ks_kernel_free(k);
+  return 0;
+}
+
+/* fstat's file type, as harness/real/kernel_real_check.c checks it on the real kernel. */
+TEST_IMPL(kernel_fstat_mode) {
+  ks_kernel_t *k = ks_kernel_new(NULL);
+  int p[2], sv[2];
+  ASSERT_EQ(ks_pipe2(k, p, 0), 0);
+  ASSERT_EQ(ks_socketpair(k, AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  int reg = ks_open_regular(k, 0), path = ks_open_path(k, 0), efd = ks_eventfd(k, 0, 0);
+  int ep = ks_epoll_create1(k, 0);
+  ASSERT_EQ(ks_fstat_mode(k, p[0]), S_IFIFO);
+  ASSERT_EQ(ks_fstat_mode(k, p[1]), S_IFIFO);
+  ASSERT_EQ(ks_fstat_mode(k, sv[0]), S_IFSOCK);
+  ASSERT_EQ(ks_fstat_mode(k, reg), S_IFREG);
+  ASSERT_EQ(ks_fstat_mode(k, path), S_IFREG);
+  ASSERT_EQ(ks_fstat_mode(k, efd), 0);
+  ASSERT_EQ(ks_fstat_mode(k, ep), 0);
+  ASSERT_EQ(ks_close(k, reg), 0);
+  ASSERT_EQ(ks_fstat_mode(k, reg), -EBADF);
+  ASSERT_EQ(ks_fstat_mode(k, -1), -EBADF);
   ks_kernel_free(k);
   return 0;
 }

@@ -31,44 +31,76 @@ int fd_to_host(shim_t *s, int fd) {
   return s->fd_table[fd].host_fd;
 }
 
-int fd_to_host_dup(shim_t *s, int fd) {
-  if (!fd_in_range(fd)) return -EBADF;
-  cf_mutex_lock(&s->fd_lock);
-  int ret = s->fd_table[fd].type == FD_CLOSED ? -EBADF : ks_dup(s->host, s->fd_table[fd].host_fd);
-  cf_mutex_unlock(&s->fd_lock);
-  return ret;
-}
-
-fd_lifetime_t *fd_lifetime_pin_locked(shim_t *s, int fd) {
+/* Pin the slot's host descriptor, fd_lock held and the slot open: the slot holds one
+ * reference, made with the lifetime on its first borrow, and each borrower another.
+ * `spare`: a lifetime allocated outside the lock, consumed if the slot has none yet; NULL
+ * allocates here, under the lock (fd_lifetime_pin_locked; fd_lifetime_pin_spare upstream).
+ * The add is a plain one: fd_lock is held and the caller's reference already keeps the
+ * object reachable (upstream's relaxed atomic). */
+static fd_lifetime_t *fd_lifetime_pin(shim_t *s, int fd, fd_lifetime_t **spare) {
   fd_entry_t *e = &s->fd_table[fd];
   if (!e->lifetime) {
-    e->lifetime = cf_pool_alloc(&s->lifetime_pool);
-    e->lifetime->refs = 1; /* the slot's */
+    if (spare && *spare) {
+      e->lifetime = *spare;
+      *spare = NULL;
+    } else {
+      e->lifetime = cf_pool_alloc(&s->lifetime_pool);
+    }
+    e->lifetime->refs.v = 1; /* the slot's */
     e->lifetime->host_fd = e->host_fd;
+    e->lifetime->type = e->type;
   }
-  e->lifetime->refs++;
+  e->lifetime->refs.v++;
   return e->lifetime;
 }
 
-/* The last reference closes the host descriptor, outside fd_lock. */
+fd_lifetime_t *fd_lifetime_pin_locked(shim_t *s, int fd) { return fd_lifetime_pin(s, fd, NULL); }
+
+/* One reference dropped, outside fd_lock (an atomic fetch_sub upstream); the last closes the
+ * host descriptor. */
 void fd_lifetime_release(shim_t *s, fd_lifetime_t *lt) {
-  cf_mutex_lock(&s->fd_lock);
-  int left = --lt->refs;
-  cf_mutex_unlock(&s->fd_lock);
-  if (left > 0) return;
-  ks_close(s->host, lt->host_fd);
+  if (cf_atomic_fetch_sub(&lt->refs, 1) != 1) return;
+  if (lt->type != FD_STDIO) ks_close(s->host, lt->host_fd);
   cf_pool_free(&s->lifetime_pool, lt);
 }
 
+/* fd_host_ref_acquire (PR #324): pin fd's host descriptor in an fd_lock section that also
+ * checks the slot. A slot's first borrow allocates its lifetime outside the lock and comes
+ * back for a second pass (the slot may have changed in between: the second pass decides
+ * afresh). Returns the host fd or -EBADF; *ref gets the pin and the eventfd counter. */
+static int fd_host_ref_acquire(shim_t *s, guest_thread_t *t, int fd, bool io, host_fd_ref_t *ref) {
+  fd_lifetime_t *spare = NULL;
+  for (;;) {
+    cf_mutex_lock(&s->fd_lock);
+    const fd_entry_t *e = &s->fd_table[fd];
+    if (e->type == FD_CLOSED || (io && e->type == FD_PATH)) {
+      shim_observe(s, t, SHIM_AT_RESOLVE, fd, -EBADF);
+      cf_mutex_unlock(&s->fd_lock);
+      if (spare) cf_pool_free(&s->lifetime_pool, spare);
+      return -EBADF;
+    }
+    if (e->lifetime || spare) {
+      ref->lifetime = fd_lifetime_pin(s, fd, &spare);
+      ref->holder = t;
+      ref->guest_fd = fd;
+      int h = e->host_fd;
+      if ((ref->efd = e->efd) != NULL) ref->efd->refs++;
+      shim_observe(s, t, SHIM_AT_RESOLVE, fd, 0);
+      cf_mutex_unlock(&s->fd_lock);
+      if (spare) cf_pool_free(&s->lifetime_pool, spare);
+      return h;
+    }
+    cf_mutex_unlock(&s->fd_lock);
+    spare = cf_pool_alloc(&s->lifetime_pool);
+  }
+}
+
 /* Borrow the persistent host fd while the guest is single-threaded (nobody can close it under
- * us); otherwise pin it under fd_lock (PR #324: fd_host_ref_acquire), so that a sibling's
- * close leaves the descriptor open, the same descriptor, until the call releases it. `dup`:
- * the pre-#324 transient host dup instead of the pin. */
+ * us); otherwise pin it (PR #324), so that a sibling's close leaves the descriptor open, the
+ * same descriptor, until the call releases it. `dup`: the pre-#324 transient host dup under
+ * fd_lock instead of the pin. */
 static int ref_open(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref, bool io, bool dup) {
-  ref->fd = -1;
-  ref->lifetime = NULL;
-  ref->owned = false;
-  ref->efd = NULL;
+  *ref = (host_fd_ref_t){.fd = -1};
   if (thread_is_single_active(s)) {
     int h = fd_to_host(s, fd);
     if (h >= 0 && io && s->fd_table[fd].type == FD_PATH) h = -EBADF;
@@ -82,21 +114,18 @@ static int ref_open(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref, bo
     shim_observe(s, t, SHIM_AT_RESOLVE, fd, -EBADF);
     return -EBADF;
   }
-  cf_mutex_lock(&s->fd_lock);
-  const fd_entry_t *e = &s->fd_table[fd];
-  int h = -EBADF;
-  if (e->type != FD_CLOSED && !(io && e->type == FD_PATH)) {
-    if (dup) {
-      h = ks_dup(s->host, e->host_fd);
-      ref->owned = h >= 0;
-    } else {
-      ref->lifetime = fd_lifetime_pin_locked(s, fd);
-      h = e->host_fd;
-    }
+  int h;
+  if (dup) {
+    cf_mutex_lock(&s->fd_lock);
+    const fd_entry_t *e = &s->fd_table[fd];
+    h = e->type != FD_CLOSED && !(io && e->type == FD_PATH) ? ks_dup(s->host, e->host_fd) : -EBADF;
+    ref->owned = h >= 0;
+    if (h >= 0 && (ref->efd = e->efd) != NULL) ref->efd->refs++;
+    shim_observe(s, t, SHIM_AT_RESOLVE, fd, h < 0 ? h : 0);
+    cf_mutex_unlock(&s->fd_lock);
+  } else {
+    h = fd_host_ref_acquire(s, t, fd, io, ref);
   }
-  if (h >= 0 && (ref->efd = e->efd) != NULL) ref->efd->refs++;
-  shim_observe(s, t, SHIM_AT_RESOLVE, fd, h < 0 ? h : 0);
-  cf_mutex_unlock(&s->fd_lock);
   if (h < 0) return h;
   ref->fd = h;
   return 0;
@@ -114,14 +143,17 @@ int host_fd_ref_open_dup(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *re
   return ref_open(s, t, fd, ref, false, true);
 }
 
+/* Ends the call's hold on the descriptor. A pin's release is observed once it has taken
+ * effect (after the host close when it was the last), which is when Linux's fdput would
+ * have let the file go. */
 void host_fd_ref_close(shim_t *s, host_fd_ref_t *ref) {
   if (ref->efd) eventfd_release(s, ref->efd);
-  ref->efd = NULL;
-  if (ref->lifetime) fd_lifetime_release(s, ref->lifetime);
+  if (ref->lifetime) {
+    fd_lifetime_release(s, ref->lifetime);
+    shim_observe(s, ref->holder, SHIM_AT_UNPIN, ref->guest_fd, 0);
+  }
   if (ref->owned) ks_close(s->host, ref->fd);
-  ref->lifetime = NULL;
-  ref->fd = -1;
-  ref->owned = false;
+  *ref = (host_fd_ref_t){.fd = -1};
 }
 
 /* ---- allocation ---------------------------------------------------------------------------- */
@@ -215,6 +247,7 @@ int sys_close(shim_t *s, guest_thread_t *t, int fd) {
   fd_entry_t snap;
   if (!fd_snapshot_and_close(s, t, fd, &snap)) return -EBADF;
   fd_cleanup_entry(s, &snap);
+  shim_observe(s, t, SHIM_AT_RETIRED, fd, 0);
   return 0;
 }
 
@@ -262,7 +295,10 @@ static int duplicate_guest_fd(shim_t *s, guest_thread_t *t, int oldfd, int newfd
   shim_observe(s, t, SHIM_AT_DUP, oldfd, ret);
   cf_mutex_unlock(&s->fd_lock);
   if (ret < 0) fd_cleanup_entry(s, &src);
-  if (old.type != FD_CLOSED) fd_cleanup_entry(s, &old);
+  if (old.type != FD_CLOSED) {
+    fd_cleanup_entry(s, &old);
+    shim_observe(s, t, SHIM_AT_RETIRED, ret, 0);
+  }
   return ret;
 }
 

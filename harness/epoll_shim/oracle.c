@@ -34,6 +34,11 @@ static void installed(world_t *w, int fd) {
   w->quarantined[fd] = false;
 }
 
+static void release_pin(world_t *w, int *pin) {
+  if (*pin >= 0) ks_close(w->lin, *pin);
+  *pin = -1;
+}
+
 static int ref_pin(world_t *w, int fd) {
   if (fd < 0 || fd >= FD_TABLE_SIZE) return -EBADF;
   return ks_fcntl(w->lin, fd, F_DUPFD, PIN_BASE);
@@ -129,10 +134,7 @@ static bool has_stale_item(world_t *w, op_rec_t *r) {
  * nothing holds the source for the rest of the call: Linux's dup looks it up and installs it
  * in one file_lock section, and a pin kept until the call returns kept the file open in the
  * reference only (a racing close of every other descriptor saw EPIPE in the shim). */
-static void drop_source_pin(world_t *w, op_rec_t *r) {
-  if (r->pin_fd >= 0) ks_close(w->lin, r->pin_fd);
-  r->pin_fd = -1;
-}
+static void drop_source_pin(world_t *w, op_rec_t *r) { release_pin(w, &r->pin_fd); }
 
 /* The whole operation on the reference, with the pinned descriptor where there is one. */
 static long ref_apply(world_t *w, op_rec_t *r) {
@@ -398,6 +400,15 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
     if (result == 0 && r->op->b != EPOLL_CTL_DEL && t->ctl_inst)
       check_oneshot_armed(w, t->ctl_inst, r->op->c);
     break;
+  case SHIM_AT_UNPIN:
+    /* Linux's fdput: the call's hold on the file ends where the shim's pin does, not at the
+     * call's return, so a sibling that sees the file gone in between sees it on both sides. */
+    if (r->op->kind == OP_CTL || r->op->kind == OP_PWAIT) release_pin(w, &r->pin_epfd);
+    else release_pin(w, &r->pin_fd);
+    break;
+  case SHIM_AT_RETIRED:
+    release_pin(w, &r->pin_old); /* the closer's deferred fput, where the shim's release is */
+    break;
   case SHIM_AT_KEVENT:
     r->applied = true;
     r->ref_ret = result < 0 ? result : ref_apply(w, r);
@@ -586,9 +597,8 @@ void oracle_op_done(world_t *w, guest_thread_t *t) {
               "ticks from %lld)", t->id, op->a, (long long)cf_now(), (long long)timeout,
               (long long)r->started_at);
   }
-  if (r->pin_fd >= 0) ks_close(w->lin, r->pin_fd);
-  if (r->pin_old >= 0) ks_close(w->lin, r->pin_old);
-  if (r->pin_epfd >= 0) ks_close(w->lin, r->pin_epfd);
-  r->pin_fd = r->pin_epfd = r->pin_old = -1;
+  release_pin(w, &r->pin_fd);
+  release_pin(w, &r->pin_old);
+  release_pin(w, &r->pin_epfd);
   cf_oracle_end();
 }

@@ -8,6 +8,8 @@
  * EPOLLET and EV_ONESHOT plus the software oneshot_armed flag for EPOLLONESHOT. pwait merges
  * kevents by udata. Not modelled: the wakeup pipe and 200 ms slices (they only re-check
  * signals, which the guest never sends), pty masters, EPOLLEXCLUSIVE. */
+#include <sys/stat.h>
+
 #include "shim.h"
 
 #define KEVENT_BUF (2 * FD_TABLE_SIZE)
@@ -71,7 +73,11 @@ static int epoll_ref_open(shim_t *s, guest_thread_t *t, int epfd, host_fd_ref_t 
   int h = -EBADF;
   if (e->type != FD_CLOSED && e->type != FD_PATH) {
     h = e->host_fd;
-    if (!single) ref->lifetime = fd_lifetime_pin_locked(s, epfd);
+    if (!single) {
+      ref->lifetime = fd_lifetime_pin_locked(s, epfd);
+      ref->holder = t;
+      ref->guest_fd = epfd;
+    }
   }
   if (h >= 0 && e->type == FD_EPOLL && e->dir) {
     *inst = e->dir;
@@ -191,17 +197,29 @@ static int ctl_target_snapshot(shim_t *s, guest_thread_t *t, int epfd, int op, i
   }
   cf_mutex_lock(&s->fd_lock);
   *snap = s->fd_table[fd];
+  bool locked = true;
   int ret = 0;
-  if (snap->type == FD_CLOSED || snap->type == FD_PATH)
+  if (snap->type == FD_CLOSED || snap->type == FD_PATH) {
     ret = -EBADF;
-  else if (snap->type == FD_REGULAR || snap->type == FD_DIR)
-    ret = -EPERM; /* no poll support */
-  else if (fd == epfd || !inst)
+  } else if (cf_bug(CF_BUG_EPOLL_73_SNAPSHOT_TOCTOU)) {
+    /* epoll-73-snapshot-toctou: upstream's fd_snapshot lets go of fd_lock here, and decides
+     * EPERM by asking the host about the snapshot's descriptor (poll.c epoll_target_is_dir,
+     * then fstat S_ISREG), which a sibling may have closed and the host handed to another
+     * file since: a pipe can be refused as a regular file, a regular file let through. */
+    cf_mutex_unlock(&s->fd_lock);
+    locked = false;
+    if (ks_fstat_mode(s->host, snap->host_fd) == S_IFREG) ret = -EPERM;
+  } else if (snap->type == FD_REGULAR || snap->type == FD_DIR) {
+    /* Under fd_lock the snapshot's descriptor is the slot's, so its type is what upstream's
+     * probe would find, without the host call. */
+    ret = -EPERM;
+  }
+  if (ret == 0 && (fd == epfd || !inst))
     ret = -EINVAL;
-  else if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_DEL && op != EPOLL_CTL_MOD)
+  else if (ret == 0 && op != EPOLL_CTL_ADD && op != EPOLL_CTL_DEL && op != EPOLL_CTL_MOD)
     ret = -EINVAL;
   if (ret < 0) shim_observe(s, t, SHIM_AT_CTL, fd, ret);
-  if (ret < 0 || cf_bug(CF_BUG_EPOLL_73_SNAPSHOT_TOCTOU)) cf_mutex_unlock(&s->fd_lock);
+  if (ret < 0 && locked) cf_mutex_unlock(&s->fd_lock);
   return ret;
 }
 

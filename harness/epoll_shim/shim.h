@@ -58,8 +58,9 @@ typedef struct eventfd_state eventfd_state_t;
  * every in-flight borrower another; the last release closes the host fd. Made on the first
  * borrow. fd_lock guards refs. */
 typedef struct fd_lifetime {
-  int refs;
+  cf_atomic_t refs;
   int host_fd;
+  int type; /* FD_STDIO's host descriptor is not ours to close */
 } fd_lifetime_t;
 
 typedef struct fd_entry {
@@ -129,6 +130,10 @@ typedef enum shim_point {
   SHIM_AT_MERGE,    /* pwait: events merged, inst->lock held (result: number of events) */
   SHIM_AT_IO,       /* read/write done on the host (result: its return value) */
   SHIM_AT_IOCTL,    /* ioctl decided (result: its return value) */
+  SHIM_AT_UNPIN,    /* a multi-threaded call let go of its pin on fd's host descriptor (arg:
+                       fd), after the host close when it was the last reference */
+  SHIM_AT_RETIRED,  /* close or dup2 let go of the slot's reference to the file it removed
+                       (arg: fd), after the host close when it was the last */
 } shim_point_t;
 
 typedef void (*shim_observer_fn)(void *ctx, guest_thread_t *t, shim_point_t at, int arg,
@@ -169,6 +174,8 @@ struct shim {
 typedef struct host_fd_ref {
   int fd;
   fd_lifetime_t *lifetime; /* the pin a multi-threaded guest's call holds (PR #324), or NULL */
+  guest_thread_t *holder;  /* the pin's: whose call, on which guest fd (for the observer) */
+  int guest_fd;
   bool owned;            /* a transient dup that host_fd_ref_close() closes (before PR #324;
                             epoll-73-transient-dup's ident) */
   /* The eventfd counter of the same entry, pinned in the same step: looking it up again
@@ -188,7 +195,6 @@ static inline void shim_observe(shim_t *s, guest_thread_t *t, shim_point_t at, i
 bool thread_is_single_active(shim_t *s);
 bool fd_snapshot(shim_t *s, int fd, fd_entry_t *out);
 int fd_to_host(shim_t *s, int fd);
-int fd_to_host_dup(shim_t *s, int fd);
 int host_fd_ref_open(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref);
 /* As host_fd_ref_open, but FD_PATH descriptors (no I/O) fail with EBADF. */
 int host_fd_ref_open_io(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref);

@@ -5,6 +5,8 @@
  * kernel. A file (open file description) is shared by dups and freed when its last reference
  * goes; only then are its epoll items removed from every epoll (Linux eventpoll_release), while
  * kqueue knotes go as soon as their descriptor number closes (BSD knote_fdclose). */
+#include <sys/stat.h>
+
 #include "kernel_internal.h"
 
 ks_kernel_t *ks_kernel_new(const ks_config_t *cfg) {
@@ -260,6 +262,18 @@ ssize_t ks_write(ks_kernel_t *k, int fd, const void *buf, size_t n) {
 int64_t ks_fd_ofd_id(ks_kernel_t *k, int fd) {
   if (fd < 0 || fd >= KS_NFD || !k->fdt[fd].file) return -EBADF;
   return k->fdt[fd].file->id;
+}
+
+int ks_fstat_mode(ks_kernel_t *k, int fd) {
+  KS_SYSCALL(k, "fstat");
+  if (fd < 0 || fd >= KS_NFD || !k->fdt[fd].file) return -EBADF;
+  switch (k->fdt[fd].file->ops->type) {
+  case KS_FT_PIPE: return S_IFIFO;
+  case KS_FT_SOCKET: return S_IFSOCK;
+  case KS_FT_PATH: /* the model's O_PATH descriptors name a regular file */
+  case KS_FT_REGULAR: return S_IFREG;
+  default: return 0;
+  }
 }
 
 /* ---- teardown ------------------------------------------------------------------------------- */

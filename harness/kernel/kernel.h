@@ -79,6 +79,9 @@ ssize_t ks_write(ks_kernel_t *k, int fd, const void *buf, size_t n);
  * kernel), or -EBADF. For oracles that reason about descriptions, not numbers; not a yield
  * point. */
 int64_t ks_fd_ofd_id(ks_kernel_t *k, int fd);
+/* fstat(2)'s file type (st_mode & S_IFMT): S_IFIFO, S_IFSOCK, S_IFREG (a regular file, and an
+ * O_PATH descriptor of one), 0 for anonymous inodes (eventfd, epoll, kqueue); -EBADF. */
+int ks_fstat_mode(ks_kernel_t *k, int fd);
 
 /* A child process between fork and exec. fork copies the process's fd table, so the child
  * holds a reference to every description the process had open: a number the parent closes

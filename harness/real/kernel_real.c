@@ -187,6 +187,13 @@ int ks_dup3(ks_kernel_t *k, int oldfd, int newfd, int flags) {
   return track_dup(k, oldfd, neg(NOINTR(dup3(oldfd, newfd, flags))));
 }
 
+int ks_fstat_mode(ks_kernel_t *k, int fd) {
+  (void)k;
+  struct stat st;
+  if (fstat(fd, &st) < 0) return -errno;
+  return (int)(st.st_mode & S_IFMT);
+}
+
 int ks_fcntl(ks_kernel_t *k, int fd, int cmd, int arg) {
   switch (cmd) {
     case F_GETFL: case F_GETFD: return neg(fcntl(fd, cmd));

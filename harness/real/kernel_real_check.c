@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -254,6 +256,27 @@ static void poll_waker(void *arg) {
   if (ks_write(poll_k, poll_efd, &one, 8) != 8) abort();
 }
 
+/* fstat's file type, as tests/test_kernel.c kernel_fstat_mode checks it on the model. */
+static void check_fstat(void) {
+  ks_kernel_t *k = ks_kernel_new(NULL);
+  int p[2], sv[2];
+  EXPECT("pipe2", ks_pipe2(k, p, 0), 0);
+  EXPECT("socketpair", ks_socketpair(k, AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  int reg = ks_open_regular(k, 0), path = ks_open_path(k, 0), efd = ks_eventfd(k, 0, 0);
+  int ep = ks_epoll_create1(k, 0);
+  EXPECT("fstat pipe read end", ks_fstat_mode(k, p[0]), S_IFIFO);
+  EXPECT("fstat pipe write end", ks_fstat_mode(k, p[1]), S_IFIFO);
+  EXPECT("fstat socket", ks_fstat_mode(k, sv[0]), S_IFSOCK);
+  EXPECT("fstat regular file", ks_fstat_mode(k, reg), S_IFREG);
+  EXPECT("fstat O_PATH of a regular file", ks_fstat_mode(k, path), S_IFREG);
+  EXPECT("fstat eventfd (anonymous inode)", ks_fstat_mode(k, efd), 0);
+  EXPECT("fstat epoll (anonymous inode)", ks_fstat_mode(k, ep), 0);
+  EXPECT("close", ks_close(k, reg), 0);
+  EXPECT("fstat closed number", ks_fstat_mode(k, reg), -EBADF);
+  EXPECT("fstat -1", ks_fstat_mode(k, -1), -EBADF);
+  ks_kernel_free(k);
+}
+
 /* poll(2): revents as the model computes them, POLLNVAL, the limits, a timeout in ms and a
  * wake-up from another thread. */
 static void check_poll(void) {
@@ -377,6 +400,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_DFL); /* a send that raised SIGPIPE must kill the check */
   check_sockets();
   check_files();
+  check_fstat();
   check_poll();
   check_free();
   check_threads();
