@@ -346,6 +346,22 @@ TEST_IMPL(epoll_shim_batched_del_caught_beside_a_busy_sibling) {
  * with it removed, some committed seed fails with the differential or structural oracle, so a
  * tolerated difference is still caught once it is off the list (and an entry that excuses
  * nothing would show up here). With the list whole, those seeds pass (the test above). */
+/* The hang-up flavour tolerance lets through elfuse's mapping of the issue's sequences and
+ * nothing that drops what Linux reports or invents an error. */
+TEST_IMPL(epoll_shim_hangup_flavour_is_narrow) {
+  /* pipe read end, writer gone; write end, reader gone; socket, peer shut for writing */
+  ASSERT_TRUE(hangup_flavour_matches(EPOLLIN | EPOLLRDHUP | EPOLLHUP, EPOLLHUP));
+  ASSERT_TRUE(hangup_flavour_matches(EPOLLOUT | EPOLLHUP, EPOLLOUT | EPOLLERR));
+  ASSERT_TRUE(hangup_flavour_matches(EPOLLOUT | EPOLLHUP, EPOLLERR));
+  ASSERT_TRUE(hangup_flavour_matches(EPOLLIN | EPOLLRDHUP | EPOLLHUP, EPOLLIN | EPOLLRDHUP));
+  ASSERT_TRUE(!hangup_flavour_matches(EPOLLIN, EPOLLHUP));            /* no hang-up */
+  ASSERT_TRUE(!hangup_flavour_matches(EPOLLHUP, EPOLLIN | EPOLLHUP)); /* data not reported */
+  ASSERT_TRUE(!hangup_flavour_matches(EPOLLIN | EPOLLHUP, EPOLLOUT | EPOLLERR));
+  ASSERT_TRUE(!hangup_flavour_matches(EPOLLIN | EPOLLHUP, EPOLLIN | EPOLLRDHUP)); /* RDHUP */
+  ASSERT_TRUE(!hangup_flavour_matches(EPOLLIN | EPOLLERR, EPOLLIN | EPOLLHUP));  /* error */
+  return 0;
+}
+
 TEST_IMPL(epoll_shim_each_tolerated_difference_is_caught_off_the_list) {
   for (int t = 0; t < TOL_COUNT; t++) {
     DIR *d = opendir("corpus/fuzz_epoll_shim");

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 const tolerance_t tolerances[TOL_COUNT] = {
     [TOL_STALE_ITEM] = {
@@ -50,7 +51,9 @@ const tolerance_t tolerances[TOL_COUNT] = {
         "the firing filter's direction (a pipe read end whose writer closed: Linux EPOLLHUP, "
         "elfuse EPOLLIN|EPOLLRDHUP|EPOLLHUP; a write end whose reader closed: Linux "
         "EPOLLOUT|EPOLLERR, elfuse EPOLLOUT|EPOLLHUP; a socket shut for writing by its peer: "
-        "Linux EPOLLRDHUP, elfuse EPOLLRDHUP|EPOLLHUP); only 'a hang-up reported' is compared",
+        "Linux EPOLLRDHUP, elfuse EPOLLRDHUP|EPOLLHUP); compared as hangup_flavour_matches() "
+        "says: the shim has EPOLLHUP (or EPOLLERR), every direction and EPOLLRDHUP Linux "
+        "reports, and EPOLLERR only if Linux has it",
         "elfuse's own divergence from Linux on a real macOS host (docs/findings/"
         "elfuse-epoll-readiness.md), not a bug of the copy; tolerated so the fuzzer looks "
         "for races",
@@ -97,4 +100,15 @@ void tolerances_from_env(void) {
     }
     tolerances_removed |= 1u << t;
   }
+}
+
+/* EV_EOF adds EPOLLHUP (and EPOLLRDHUP to a read filter that asked) to the firing filter's
+ * direction, and EV_ERROR adds EPOLLERR; nothing in that mapping drops a direction Linux
+ * reports, turns a hang-up into silence, or invents an error. */
+bool hangup_flavour_matches(uint32_t shim, uint32_t linux_events) {
+  if (!(shim & (EPOLLHUP | EPOLLERR))) return false;
+  if ((linux_events & (EPOLLIN | EPOLLOUT)) & ~shim) return false;
+  if ((linux_events & EPOLLRDHUP) && !(shim & EPOLLRDHUP)) return false;
+  if ((shim & EPOLLERR) && !(linux_events & EPOLLERR)) return false;
+  return true;
 }

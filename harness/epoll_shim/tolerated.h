@@ -32,6 +32,9 @@ extern const tolerance_t tolerances[TOL_COUNT];
 extern uint32_t tolerances_removed;
 
 static inline bool tolerated(tolerance_id_t id) { return !(tolerances_removed & (1u << id)); }
+/* TOL_HANGUP_FLAVOUR's rule: may elfuse's EV_EOF/EV_ERROR mapping give `shim` for an item
+ * Linux reports with `linux_events` (a hang-up on either side)? */
+bool hangup_flavour_matches(uint32_t shim, uint32_t linux_events);
 /* The tolerance of that id, or TOL_COUNT. */
 tolerance_id_t tolerance_by_id(const char *id);
 /* Read CHURN_EPOLL_UNTOLERATE (comma-separated ids) once per process. */
