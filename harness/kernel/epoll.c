@@ -73,12 +73,11 @@ static void item_notify(ks_kernel_t *k, ks_watch_t *w, uint32_t key) {
 }
 
 static void item_drop(ks_kernel_t *k, ks_watch_t *w) {
-  (void)k;
   ks_epitem_t *it = (ks_epitem_t *)w;
   ks_list_del(&it->watch.link);
   ks_list_del(&it->ep_link);
   ks_list_del(&it->rdllink);
-  free(it);
+  ks_free(k, it);
 }
 
 static ks_epitem_t *find_item(ks_epoll_t *ep, ks_file_t *tf, int fd) {
@@ -91,8 +90,7 @@ static ks_epitem_t *find_item(ks_epoll_t *ep, ks_file_t *tf, int fd) {
 
 static void ep_insert(ks_kernel_t *k, ks_epoll_t *ep, ks_file_t *tf, int fd,
                       const ks_epoll_event_t *ev) {
-  ks_epitem_t *it = calloc(1, sizeof *it);
-  if (!it) abort();
+  ks_epitem_t *it = ks_alloc(k, sizeof *it);
   it->watch.file = tf;
   it->watch.knote = false;
   it->watch.notify = item_notify;

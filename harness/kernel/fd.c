@@ -29,8 +29,7 @@ ks_kernel_t *ks_kernel_new(const ks_config_t *cfg) {
 /* ---- files -------------------------------------------------------------------------------- */
 
 ks_file_t *ks_file_new(ks_kernel_t *k, const ks_file_ops_t *ops, size_t size, int flags) {
-  ks_file_t *f = calloc(1, size);
-  if (!f) abort();
+  ks_file_t *f = ks_alloc(k, size);
   f->id = k->next_id++;
   f->ops = ops;
   f->refs = 1;
@@ -51,7 +50,7 @@ static void file_release(ks_kernel_t *k, ks_file_t *f) {
   }
   if (f->ops->release) f->ops->release(k, f);
   ks_list_del(&f->link);
-  free(f);
+  ks_free(k, f);
 }
 
 void ks_fput(ks_kernel_t *k, ks_file_t *f) {
@@ -329,5 +328,6 @@ void ks_kernel_free(ks_kernel_t *k) {
     f->refs = 0;
     file_release(k, f);
   }
+  ks_arena_release(k);
   free(k);
 }

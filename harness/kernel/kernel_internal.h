@@ -125,8 +125,11 @@ typedef struct ks_fdent {
   bool cloexec;
 } ks_fdent_t;
 
+typedef struct ks_chunk ks_chunk_t;
+
 struct ks_kernel {
   ks_config_t cfg;
+  ks_chunk_t *arena;         /* where its objects live (arena.c) */
   ks_fdent_t fdt[KS_NFD];
   ks_list_t files;           /* every live file */
   ks_list_t kqueues;         /* every live kqueue (close drops knotes by number in all) */
@@ -136,6 +139,13 @@ struct ks_kernel {
   ks_list_t pollers;         /* wait state of poll(2) calls blocked right now (poll.c) */
   int64_t next_id;
 };
+
+/* arena.c: a zeroed object of `size` bytes that lives as long as the kernel at most; ks_free
+ * poisons it (under ASan) and it is never handed out again; ks_arena_release gives the
+ * kernel's chunks back to the cache once every object is gone. */
+void *ks_alloc(ks_kernel_t *k, size_t size);
+void ks_free(ks_kernel_t *k, void *p);
+void ks_arena_release(ks_kernel_t *k);
 
 /* fd.c */
 /* A new file of `size` bytes (a type struct starting with ks_file_t), zeroed, refs = 1. */

@@ -88,12 +88,11 @@ static void knote_notify(ks_kernel_t *k, ks_watch_t *w, uint32_t key) {
 }
 
 static void knote_drop(ks_kernel_t *k, ks_watch_t *w) {
-  (void)k;
   ks_knote_t *kn = (ks_knote_t *)w;
   ks_list_del(&kn->watch.link);
   ks_list_del(&kn->kq_link);
   ks_list_del(&kn->act_link);
-  free(kn);
+  ks_free(k, kn);
 }
 
 /* Remove a knote from its kqueue, recording why. */
@@ -152,8 +151,7 @@ static int apply_change(ks_kernel_t *k, ks_kqueue_t *kq, const ks_kevent_t *ch) 
       err = -r;
       goto out;
     }
-    kn = calloc(1, sizeof *kn);
-    if (!kn) abort();
+    kn = ks_alloc(k, sizeof *kn);
     kn->watch.file = f;
     kn->watch.knote = true;
     kn->watch.kq_filter = ch->filter;

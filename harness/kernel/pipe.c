@@ -152,7 +152,7 @@ static void pipe_release(ks_kernel_t *k, ks_file_t *f) {
   }
   if (!p->readers && !p->writers) {
     free(p->buf);
-    free(p);
+    ks_free(k, p);
   }
 }
 
@@ -168,8 +168,7 @@ static const ks_file_ops_t pipe_ops = {
 int ks_pipe2(ks_kernel_t *k, int fds[2], int flags) {
   KS_SYSCALL(k, "pipe2");
   if (flags & ~(O_NONBLOCK | O_CLOEXEC)) return -EINVAL;
-  ks_pipe_t *p = calloc(1, sizeof *p);
-  if (!p) abort();
+  ks_pipe_t *p = ks_alloc(k, sizeof *p);
   int nb = flags & O_NONBLOCK;
   ks_pipe_end_t *rd = (ks_pipe_end_t *)ks_file_new(k, &pipe_ops, sizeof *rd, O_RDONLY | nb);
   ks_pipe_end_t *wr = (ks_pipe_end_t *)ks_file_new(k, &pipe_ops, sizeof *wr, O_WRONLY | nb);

@@ -99,8 +99,7 @@ static void pollwait_drop(ks_kernel_t *k, ks_watch_t *w) {
  * Linux's first pass does while it polls. Nothing can have changed since the scan (no yield
  * in between), so the files are the ones just polled. */
 static ks_poller_t *poller_new(ks_kernel_t *k, const struct pollfd *fds, nfds_t nfds) {
-  ks_poller_t *p = calloc(1, sizeof *p + nfds * sizeof p->waits[0]);
-  if (!p) abort();
+  ks_poller_t *p = ks_alloc(k, sizeof *p + nfds * sizeof p->waits[0]);
   for (nfds_t i = 0; i < nfds; i++) {
     ks_file_t *f = ks_fget(k, fds[i].fd, false); /* NULL for fd < 0 too */
     if (!f) continue;
@@ -128,7 +127,7 @@ static void poller_free(ks_kernel_t *k, ks_poller_t *p) {
     pollwait_unhook(&p->waits[i]);
     if (f) ks_fput(k, f);
   }
-  free(p);
+  ks_free(k, p);
 }
 
 void ks_poll_teardown(ks_kernel_t *k) {
