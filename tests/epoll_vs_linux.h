@@ -28,6 +28,8 @@ typedef struct profile {
   int et, oneshot;           /* percent of epoll_ctl events with EPOLLET / EPOLLONESHOT */
   int small_max;             /* percent of epoll_waits with maxevents 1..3 */
   int max_open;              /* descriptors a sequence keeps open at most */
+  int nested;                /* percent of epoll_ctls whose target is (made) an epoll */
+  int create_epoll;          /* percent of creations that are epolls (otherwise 1 in 7) */
 } profile_t;
 
 enum kind { K_NONE, K_PIPE_R, K_PIPE_W, K_EVENTFD, K_SOCK, K_REG, K_PATH, K_EPOLL };
@@ -48,6 +50,7 @@ typedef struct world {
 typedef struct diff_stats {
   long ok, errors, waits_with_events, events;
   long polls, polls_with_events, poll_ready; /* poll calls, those reporting, entries reported */
+  long nested_adds, nested_eloop;            /* ADDs of an epoll to an epoll, and their ELOOPs */
 } diff_stats_t;
 extern diff_stats_t diff_stats;
 
@@ -106,6 +109,9 @@ struct epoll_event;
 /* Compare epoll_wait results, events in order. */
 int diff_compare_events(world_t *w, const char *what, int r, int e, int s,
                         const struct epoll_event *rev, const ks_epoll_event_t *sev);
+/* epoll_vs_linux_nested.c: directed nested-epoll sequences on both kernels; 1 on a
+ * divergence or an unexpected real answer. */
+int diff_nested_directed(void);
 /* poll_vs_linux_ops.c: a random array of 1..8 entries, timeout 0; every revents compared. */
 int diff_op_poll(world_t *w);
 /* poll every open descriptor of the sequence (and a bad number) for every event. */

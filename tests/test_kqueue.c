@@ -355,3 +355,85 @@ TEST_IMPL(kernel_kqueue_filter_data) {
   ks_kernel_free(k);
   return 0;
 }
+
+/* A kqueue watching a kqueue (XNU filt_kqueue): EVFILT_READ only, data = knotes waiting on
+ * the inner active queue, fires while that is > 0; the count is not re-validated, so a drained
+ * pipe's activation keeps the inner kqueue readable until someone collects it. */
+TEST_IMPL(kernel_kqueue_watches_a_kqueue) {
+  kq_world_t w;
+  ks_kevent_t ev[4];
+  kq_setup(&w);
+  int outer = ks_kqueue(w.k);
+  ks_kevent_t ch = change(w.kq, KS_EVFILT_WRITE, KS_EV_ADD, 9);
+  ASSERT_EQ(ks_kevent(w.k, outer, &ch, 1, NULL, 0, 0), -EINVAL);
+  ch = change(outer, KS_EVFILT_READ, KS_EV_ADD, 9);
+  ASSERT_EQ(ks_kevent(w.k, outer, &ch, 1, NULL, 0, 0), -EINVAL); /* itself */
+  ch = change(w.kq, KS_EVFILT_READ, KS_EV_ADD, 9);
+  ASSERT_EQ(ks_kevent(w.k, outer, &ch, 1, NULL, 0, 0), 0);
+  ASSERT_EQ(ks_kevent(w.k, outer, NULL, 0, ev, 4, 0), 0); /* nothing pending inside */
+  ASSERT_EQ(apply(&w, w.rd, KS_EVFILT_READ, KS_EV_ADD, 1), 0);
+  put(&w, "ab");
+  ASSERT_EQ(ks_kevent(w.k, outer, NULL, 0, ev, 4, 0), 1); /* the inner activation woke it */
+  ASSERT_EQ((int)ev[0].ident, w.kq);
+  ASSERT_EQ(ev[0].data, 1);
+  ASSERT_U64_EQ(ev[0].udata, 9);
+  /* Drained without collecting from the inner kqueue: its knote is still queued, so it still
+   * reads as ready (level-triggered outer knote). */
+  char buf[4];
+  ASSERT_EQ(ks_read(w.k, w.rd, buf, sizeof buf), 2);
+  ASSERT_EQ(ks_kevent(w.k, outer, NULL, 0, ev, 4, 0), 1);
+  /* Collecting from the inner kqueue drops the stale activation; then the outer is quiet. */
+  ASSERT_EQ(poll_events(&w, ev, 4), 0);
+  ASSERT_EQ(ks_kevent(w.k, outer, NULL, 0, ev, 4, 0), 0);
+  ks_kernel_free(w.k);
+  return 0;
+}
+
+/* EV_CLEAR on a kqueue knote fires when a knote newly joins the inner active queue, not when
+ * one already queued is activated again (KNOTE on kq_sel comes from knote_enqueue only). */
+TEST_IMPL(kernel_kqueue_nested_clear_fires_on_new_enqueue_only) {
+  kq_world_t w;
+  ks_kevent_t ev[4];
+  kq_setup(&w);
+  int outer = ks_kqueue(w.k);
+  ks_kevent_t ch = change(w.kq, KS_EVFILT_READ, KS_EV_ADD | KS_EV_CLEAR, 9);
+  ASSERT_EQ(ks_kevent(w.k, outer, &ch, 1, NULL, 0, 0), 0);
+  ASSERT_EQ(apply(&w, w.rd, KS_EVFILT_READ, KS_EV_ADD, 1), 0);
+  put(&w, "a");
+  ASSERT_EQ(ks_kevent(w.k, outer, NULL, 0, ev, 4, 0), 1);
+  put(&w, "b"); /* the inner knote is queued already: no new enqueue, no wake */
+  ASSERT_EQ(ks_kevent(w.k, outer, NULL, 0, ev, 4, 0), 0);
+  ks_kernel_free(w.k);
+  return 0;
+}
+
+/* XNU's ceiling protocol (kqueue_kqfilter): B in A sets A's level 2 and B's 1, so A in B
+ * (a loop) is EINVAL; a kqueue nested under a parent at level 1 leaves the parent at 1, so
+ * the protocol lets the loop C in B, B in C through. A probe knote added disabled still nests. */
+TEST_IMPL(kernel_kqueue_nesting_ceiling) {
+  ks_kernel_t *k = ks_kernel_new(NULL);
+  int a = ks_kqueue(k), b = ks_kqueue(k), c = ks_kqueue(k);
+  ks_kevent_t ch = {(uintptr_t)b, KS_EVFILT_READ, KS_EV_ADD | KS_EV_DISABLE, 0, 0, 0};
+  ASSERT_EQ(ks_kevent(k, a, &ch, 1, NULL, 0, 0), 0); /* A: 2, B: 1 */
+  ch.ident = (uintptr_t)a;
+  ASSERT_EQ(ks_kevent(k, b, &ch, 1, NULL, 0, 0), -EINVAL);
+  ch.ident = (uintptr_t)c;
+  ASSERT_EQ(ks_kevent(k, b, &ch, 1, NULL, 0, 0), 0); /* B stays 1, C: 1 */
+  ch.ident = (uintptr_t)b;
+  ASSERT_EQ(ks_kevent(k, c, &ch, 1, NULL, 0, 0), 0); /* C: 2, a loop B <-> C */
+  /* A wake-up goes round the loop once: enable both and make C's inner queue non-empty. */
+  ch.flags = KS_EV_ENABLE;
+  ASSERT_EQ(ks_kevent(k, c, &ch, 1, NULL, 0, 0), 0);
+  ch.ident = (uintptr_t)c;
+  ASSERT_EQ(ks_kevent(k, b, &ch, 1, NULL, 0, 0), 0);
+  int fds[2];
+  ks_pipe2(k, fds, O_NONBLOCK);
+  ks_kevent_t rd = {(uintptr_t)fds[0], KS_EVFILT_READ, KS_EV_ADD, 0, 0, 7};
+  ASSERT_EQ(ks_kevent(k, c, &rd, 1, NULL, 0, 0), 0);
+  ks_write(k, fds[1], "x", 1);
+  ks_kevent_t ev[4];
+  ASSERT_EQ(ks_kevent(k, b, NULL, 0, ev, 4, 0), 1);
+  ASSERT_EQ((int)ev[0].ident, c);
+  ks_kernel_free(k);
+  return 0;
+}

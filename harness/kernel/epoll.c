@@ -22,12 +22,25 @@
  *   EPOLLIN|EPOLLOUT|EPOLLERR|EPOLLHUP|EPOLLWAKEUP|EPOLLET, on an epoll target, for MOD, and
  *   for a MOD of an exclusive item). Its wake-one-epoll-of-several effect is not modelled: an
  *   exclusive item is woken like any other, which is what a single waiting epoll sees.
- * Unsupported divergence, answered with EINVAL where Linux would accept: adding an epoll file
- * to an epoll (nested epoll: its readiness and loop checks are not modelled). Fault:
- * CF_FAULT_EPOLL_NOMEM makes ADD fail with ENOMEM or ENOSPC. */
+ * - Nested epoll (Linux 6.18 fs/eventpoll.c): an epoll file can be the target of another
+ *   epoll. It polls EPOLLIN|EPOLLRDNORM while an item on its ready list is really ready
+ *   (ep_eventpoll_poll, which drops the items it finds not ready) and never EPOLLOUT. Queueing
+ *   an item wakes the epoll file's own watchers with key EPOLLIN (ep_poll_safewake), every
+ *   time, even for an item already on the ready list; re-queueing a level-triggered item
+ *   inside epoll_wait wakes nobody (ep_done_scan wakes only ep->wq). An ADD whose target is
+ *   an epoll runs the loop check first (ep_loop_check, before the item lookup, so it outranks
+ *   EEXIST): ELOOP when the target reaches the inserting epoll, or when the longest chain of
+ *   nested epolls through the new link would exceed EP_MAX_NESTS (4) links, counted down from
+ *   the target and up from the inserting epoll (the upward count is 6.18's, from "eventpoll:
+ *   Fix semi-unbounded recursion"). EPOLLEXCLUSIVE on an epoll target is EINVAL. Not
+ *   modelled: reverse_path_check's limits on wake-up paths per file (1000/500/100/50/10 by
+ *   depth), which a handful of epolls cannot reach.
+ * Fault: CF_FAULT_EPOLL_NOMEM makes ADD fail with ENOMEM or ENOSPC. */
 #include "kernel_internal.h"
 
 /* Bits that configure an item rather than select events (Linux's EP_PRIVATE_BITS). */
+/* Links of nested epolls a chain may hold (Linux's EP_MAX_NESTS). */
+#define EP_MAX_NESTS 4
 #define EP_PRIVATE_BITS (EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE)
 /* What may accompany EPOLLEXCLUSIVE (Linux's EPOLLEXCLUSIVE_OK_BITS). */
 #define EXCLUSIVE_OK_BITS \
@@ -37,6 +50,8 @@ typedef struct ks_epoll {
   ks_file_t file;
   ks_list_t items;           /* every item, in insertion order */
   ks_list_t ready;           /* ready list (FIFO) */
+  uint64_t loop_gen;         /* the loop check that last visited it (Linux's ep->gen) */
+  int loop_depth;            /* what that check found for it (ep->loop_check_depth) */
 } ks_epoll_t;
 
 typedef struct ks_epitem {
@@ -121,7 +136,8 @@ static void epoll_release(ks_kernel_t *k, ks_file_t *f) {
 
 /* An epoll file is readable while an item on its ready list is really ready. As Linux's
  * ep_eventpoll_poll does, the items found not ready on the way are taken off the list. poll(2)
- * reaches this (and epoll_ctl's "can it be polled" check); nested epoll is not modelled. */
+ * reaches this, and so does an outer epoll's item on this one (through item_poll, one level
+ * down per nesting; the loop check keeps that finite). */
 static uint32_t epoll_poll(ks_kernel_t *k, ks_file_t *f) {
   ks_epoll_t *ep = (ks_epoll_t *)f;
   while (!ks_list_empty(&ep->ready)) {
@@ -149,6 +165,58 @@ int ks_epoll_create1(ks_kernel_t *k, int flags) {
   return fd;
 }
 
+/* ---- nested epoll: Linux 6.18's ep_loop_check -------------------------------------------- */
+
+static bool is_epoll_item(const ks_watch_t *w) { return w->notify == item_notify; }
+
+/* How many links of nested epolls lie below ep (ep_loop_check_proc): more than EP_MAX_NESTS
+ * when `inserting` is reachable from ep (the new link would close a loop) or the chain is too
+ * long. An epoll reached twice in one check answers what it answered the first time. */
+static int loop_depth_down(ks_kernel_t *k, ks_epoll_t *ep, ks_epoll_t *inserting, int depth) {
+  if (ep->loop_gen == k->epoll_loop_gen) return ep->loop_depth;
+  ep->loop_gen = k->epoll_loop_gen;
+  int result = 0;
+  for (ks_list_t *l = ep->items.next; l != &ep->items; l = l->next) {
+    ks_epitem_t *it = KS_CONTAINER(l, ks_epitem_t, ep_link);
+    if (it->watch.file->ops != &epoll_ops) continue;
+    ks_epoll_t *child = (ks_epoll_t *)it->watch.file;
+    if (child == inserting || depth > EP_MAX_NESTS) {
+      result = EP_MAX_NESTS + 1;
+    } else {
+      int d = loop_depth_down(k, child, inserting, depth + 1) + 1;
+      if (d > result) result = d;
+    }
+    if (result > EP_MAX_NESTS) break;
+  }
+  ep->loop_depth = result;
+  return result;
+}
+
+/* How many links of nested epolls lie above ep: the items other epolls hold on its file
+ * (ep_get_upwards_depth_proc, walking ep->refs). As in Linux, the visit mark is shared with
+ * the downward walk. */
+static int loop_depth_up(ks_kernel_t *k, ks_epoll_t *ep) {
+  if (ep->loop_gen == k->epoll_loop_gen) return ep->loop_depth;
+  int result = 0;
+  for (ks_list_t *l = ep->file.watchers.next; l != &ep->file.watchers; l = l->next) {
+    ks_watch_t *w = KS_CONTAINER(l, ks_watch_t, link);
+    if (!is_epoll_item(w)) continue;
+    int d = loop_depth_up(k, ((ks_epitem_t *)w)->ep) + 1;
+    if (d > result) result = d;
+  }
+  ep->loop_gen = k->epoll_loop_gen;
+  ep->loop_depth = result;
+  return result;
+}
+
+/* Would adding `to` to `ep` close a loop or make a chain longer than EP_MAX_NESTS links? */
+static bool loop_check(ks_kernel_t *k, ks_epoll_t *ep, ks_epoll_t *to) {
+  k->epoll_loop_gen++;
+  int depth = loop_depth_down(k, to, ep, 0);
+  if (depth > EP_MAX_NESTS) return true;
+  return depth + 1 + loop_depth_up(k, ep) > EP_MAX_NESTS;
+}
+
 static int ctl_locked(ks_kernel_t *k, ks_file_t *ef, ks_file_t *tf, int op, int fd,
                       const ks_epoll_event_t *ev) {
   if (!tf->ops->poll) return -EPERM;
@@ -156,8 +224,11 @@ static int ctl_locked(ks_kernel_t *k, ks_file_t *ef, ks_file_t *tf, int op, int 
   if (op != EPOLL_CTL_DEL && (ev->events & EPOLLEXCLUSIVE)) {
     if (op == EPOLL_CTL_MOD || (ev->events & ~EXCLUSIVE_OK_BITS)) return -EINVAL;
   }
-  if (op == EPOLL_CTL_ADD && tf->ops == &epoll_ops) return -EINVAL; /* unsupported */
+  if (op == EPOLL_CTL_ADD && (ev->events & EPOLLEXCLUSIVE) && tf->ops == &epoll_ops)
+    return -EINVAL; /* no nested exclusive wake-ups */
   ks_epoll_t *ep = (ks_epoll_t *)ef;
+  if (op == EPOLL_CTL_ADD && tf->ops == &epoll_ops && loop_check(k, ep, (ks_epoll_t *)tf))
+    return -ELOOP;
   ks_epitem_t *it = find_item(ep, tf, fd);
   if (op == EPOLL_CTL_MOD && it && (it->events & EPOLLEXCLUSIVE)) return -EINVAL;
   switch (op) {

@@ -137,6 +137,7 @@ struct ks_kernel {
   cf_waitq_t connect_waitq;  /* connect() waiting for room in a full accept queue */
   ks_list_t forks;           /* children between fork and exec (ks_fork) */
   ks_list_t pollers;         /* wait state of poll(2) calls blocked right now (poll.c) */
+  uint64_t epoll_loop_gen;   /* epoll.c: the current nested-epoll loop check (loop_check_gen) */
   int64_t next_id;
 };
 

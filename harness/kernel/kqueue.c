@@ -20,8 +20,22 @@
  *   the number of error entries without collecting events. Without room the call fails with
  *   that errno and stops there: earlier changes stay applied, later ones are not attempted.
  * - A dup of a kqueue descriptor is the same kqueue; the kqueue goes with its last descriptor.
- * Filters: EVFILT_READ and EVFILT_WRITE, as each file type defines them (kq_event). Epoll and
- * kqueue files cannot be watched (EINVAL); O_PATH descriptors count as not open (EBADF).
+ * Filters: EVFILT_READ and EVFILT_WRITE, as each file type defines them (kq_event). Epoll files
+ * cannot be watched (EINVAL); O_PATH descriptors count as not open (EBADF).
+ * - kqueue (a kqueue watching a kqueue; XNU bsd/kern/kern_event.c kqueue_kqfilter / filt_kqueue,
+ *   FreeBSD alike): EVFILT_READ only (EVFILT_WRITE is EINVAL), data = knotes on the active
+ *   queue (kq_count), fires while it is > 0. That count is not re-validated: a knote stays
+ *   queued until a kevent collects it, so a kqueue reads as ready while it holds an activation
+ *   whose condition has passed (a drained pipe) until someone collects it. A knote joining the
+ *   active queue wakes the knotes watching its kqueue (kqueue_wakeup -> KNOTE on kq_sel); one
+ *   already queued wakes nobody. A kqueue cannot watch itself (EINVAL, parentkq == kq), and
+ *   nesting follows XNU's ceiling protocol: each kqueue has a level (0: never nested); adding
+ *   a child to a parent whose level is set and lower than the child's is EINVAL; otherwise
+ *   the parent's level becomes at least 2 and at least the child's + 1 (EINVAL past
+ *   MAX_NESTED_KQ, 1000), the child's at least 1. Levels never go down. The protocol refuses
+ *   A into B after B into A, but not every loop (it is a ceiling, not a graph walk): a loop it
+ *   lets through is modelled too, and a wake-up goes round it once (a queued knote wakes
+ *   nobody).
  * Readiness rules, with their source (FreeBSD sys_pipe.c / uipc_socket.c / uipc_usrreq.c and
  * XNU's equivalents; kevent(2)):
  * - pipe: EVFILT_READ only on the read end (EINVAL on the write end), data = bytes buffered,
@@ -49,7 +63,11 @@ typedef struct ks_kqueue {
     uint8_t fate;
   } fates[KS_KNOTE_FATES];
   unsigned nfates;
+  int level;                 /* XNU's kq_level: nesting ceiling (0: never nested) */
 } ks_kqueue_t;
+
+/* XNU's MAX_NESTED_KQ. */
+#define KQ_MAX_NESTED 1000
 
 typedef struct ks_knote {
   ks_watch_t watch;          /* on the file behind ident */
@@ -76,7 +94,7 @@ static int evaluate(ks_kernel_t *k, ks_knote_t *kn, ks_kevent_t *ev) {
   if (r > 0) kn->activated = true;
   if (kn->activated && !kn->disabled && !queued(kn)) {
     ks_list_push_back(&kn->kq->active, &kn->act_link);
-    cf_wake_all(&kn->kq->file.waitq);
+    ks_wake(k, &kn->kq->file, 0); /* kevent callers, and knotes watching this kqueue */
   }
   return r;
 }
@@ -124,6 +142,23 @@ void ks_kqueue_fd_closed(ks_kernel_t *k, int fd) {
   }
 }
 
+static const ks_file_ops_t kqueue_ops;
+
+/* XNU kqueue_kqfilter: may `child` be attached to `parent` with this filter? On success the
+ * nesting levels are raised (even for a knote added disabled). Returns 0 or a positive errno. */
+static int kqueue_nest(ks_kqueue_t *parent, ks_kqueue_t *child, int16_t filter) {
+  if (parent == child || filter != KS_EVFILT_READ) return EINVAL;
+  if (parent->level > 0 && parent->level < child->level) return EINVAL;
+  int plevel = parent->level == 0 ? 2 : parent->level;
+  if (plevel < child->level + 1) {
+    if (child->level + 1 > KQ_MAX_NESTED) return EINVAL;
+    plevel = child->level + 1;
+  }
+  parent->level = plevel;
+  if (child->level == 0) child->level = 1;
+  return 0;
+}
+
 /* Apply one change; returns 0 or a positive errno. */
 static int apply_change(ks_kernel_t *k, ks_kqueue_t *kq, const ks_kevent_t *ch) {
   if (ch->filter != KS_EVFILT_READ && ch->filter != KS_EVFILT_WRITE) return EINVAL;
@@ -151,6 +186,7 @@ static int apply_change(ks_kernel_t *k, ks_kqueue_t *kq, const ks_kevent_t *ch) 
       err = -r;
       goto out;
     }
+    if (f->ops == &kqueue_ops && (err = kqueue_nest(kq, (ks_kqueue_t *)f, ch->filter))) goto out;
     kn = ks_alloc(k, sizeof *kn);
     kn->watch.file = f;
     kn->watch.knote = true;
@@ -220,8 +256,22 @@ static void kqueue_release(ks_kernel_t *k, ks_file_t *f) {
   ks_list_del(&kq->link);
 }
 
+/* A kqueue watched by another (XNU filt_kqueue): readable while knotes wait on its active
+ * queue, whether or not their condition still holds. */
+static int kqueue_kq_event(ks_kernel_t *k, ks_file_t *f, int16_t filter, ks_kevent_t *ev) {
+  (void)k;
+  if (filter != KS_EVFILT_READ) return -EINVAL;
+  ks_kqueue_t *kq = (ks_kqueue_t *)f;
+  int64_t count = 0;
+  for (ks_list_t *l = kq->active.next; l != &kq->active; l = l->next)
+    count += !KS_CONTAINER(l, ks_knote_t, act_link)->disabled;
+  ev->data = count;
+  return count > 0;
+}
+
 static const ks_file_ops_t kqueue_ops = {
     .type = KS_FT_KQUEUE,
+    .kq_event = kqueue_kq_event,
     .release = kqueue_release,
 };
 
