@@ -43,6 +43,7 @@ static int instance_kq(world_t *w, const epoll_instance_t *inst, int *epfd) {
 bool host_takes_filter(world_t *w, int fd, int16_t filter) {
   const fd_entry_t *e = &w->shim.fd_table[fd];
   if (e->type == FD_EVENTFD) return filter == KS_EVFILT_READ;
+  if (e->type == FD_EPOLL) return filter == KS_EVFILT_READ; /* a kqueue: XNU kqueue_kqfilter */
   if (e->type != FD_PIPE) return true;
   int fl = ks_fcntl(w->host, e->host_fd, F_GETFL, 0);
   bool read_end = fl >= 0 && (fl & O_ACCMODE) == O_RDONLY;

@@ -69,11 +69,41 @@ const tolerance_t tolerances[TOL_COUNT] = {
         "poll.c sys_epoll_ctl comment on EPOLLET @3209f18; tests/test-epoll-edge.c"},
     [TOL_EPOLL_TARGET] = {
         "epoll-target",
-        "epoll_ctl on an epoll target, or with fd == epfd as numbers: the shim compares "
-        "numbers where Linux compares files (DEL/MOD of a dup of epfd answer ENOENT instead "
-        "of EINVAL; a ctl racing the close and reuse of its own epfd number answers EINVAL)",
-        "nested epoll is not modelled by the shim's workload; not compared",
-        "poll.c sys_epoll_ctl `fd == epfd` @3209f18"},
+        "epoll_ctl whose target is the epoll's own file: the shim compares numbers where Linux "
+        "compares files (DEL/MOD of a dup of epfd answer ENOENT instead of EINVAL; ADD of a "
+        "dup of epfd answers EPERM, the host refusing a kqueue watching itself, instead of "
+        "EINVAL; a ctl racing the close and reuse of its own epfd number answers EINVAL)",
+        "elfuse's own divergence on a real macOS host, reported here and not compared: only "
+        "the answer differs (neither side registers anything)",
+        "poll.c sys_epoll_ctl `fd == epfd` @3209f18; XNU kern_event.c kqueue_kqfilter "
+        "(parentkq == kq: EINVAL), which the one-filter loop maps to EPERM"},
+    [TOL_NESTED_LOOP_CHECK] = {
+        "nested-loop-check",
+        "epoll_ctl(ADD) of an epoll to an epoll decided by the host's kqueue nesting rule, "
+        "not Linux's: a loop Linux refuses with ELOOP is EPERM when XNU's ceiling protocol "
+        "refuses it and 0 when it lets it through; a chain longer than EP_MAX_NESTS (4) "
+        "links is accepted (XNU nests up to 1000); a non-loop the ceiling refuses (a kqueue "
+        "already nested at level 1 taking one that has children) is EPERM where Linux says 0",
+        "elfuse has no loop or depth check of its own and maps the host's EINVAL on the read "
+        "filter to EPERM; the number is quarantined (not compared) until a new file is "
+        "installed at it, since the two sides then hold different registrations",
+        "poll.c sys_epoll_ctl @3209f18 (one filter per call, refused read filter -> EPERM); "
+        "XNU bsd/kern/kern_event.c kqueue_kqfilter (ceiling protocol, MAX_NESTED_KQ); "
+        "Linux fs/eventpoll.c ep_loop_check"},
+    [TOL_NESTED_READINESS] = {
+        "nested-readiness",
+        "a nested epoll's readiness is its host kqueue's: the shim reports an epoll target "
+        "readable while its kqueue holds a knote on the active queue whose condition has "
+        "passed (a drained pipe, a knote the merge filters out), where Linux re-polls the "
+        "inner items; and an EPOLLET registration of an epoll fires on a knote newly joining "
+        "the inner active queue, not on every wake-up of an inner item as Linux's does. "
+        "Extra level-triggered reports pass, missing ones do not; EPOLLET registrations of "
+        "an epoll are not compared",
+        "XNU's filt_kqueue reports kq_count, which no scan re-validates until a kevent "
+        "collects, and KNOTE on kq_sel comes from knote_enqueue only; the copy maps the read "
+        "filter to EPOLLIN as for any file",
+        "poll.c epoll_merge_event @3209f18; XNU kern_event.c filt_kqueue, kqueue_wakeup; "
+        "Linux fs/eventpoll.c ep_eventpoll_poll, ep_poll_callback"},
 };
 
 uint32_t tolerances_removed;

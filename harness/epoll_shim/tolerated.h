@@ -16,7 +16,9 @@ typedef enum tolerance_id {
   TOL_UNSUPPORTED_FILTER, /* a kevent change the host refuses (EINVAL) */
   TOL_HANGUP_FLAVOUR,     /* EV_EOF mapped to EPOLLHUP (+RDHUP, +the filter's direction) */
   TOL_ET_REARM,           /* EV_CLEAR firing again where Linux EPOLLET stays silent */
-  TOL_EPOLL_TARGET,       /* ctl whose target is an epoll fd, or fd == epfd as numbers */
+  TOL_EPOLL_TARGET,       /* ctl whose target is the epoll's own file, told apart by number */
+  TOL_NESTED_LOOP_CHECK,  /* nested ADD: XNU's nesting ceiling where Linux walks the graph */
+  TOL_NESTED_READINESS,   /* a nested epoll's readiness is its kqueue's (filt_kqueue) */
   TOL_COUNT
 } tolerance_id_t;
 

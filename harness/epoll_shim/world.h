@@ -63,6 +63,7 @@ typedef struct op_rec {
   int pin_old;           /* close/dup2: the removed file, held until the call returns */
   int resolves;
   int target_type;       /* ctl: the shim's type of the target at the commit point */
+  bool target_own_epoll; /* ctl: the target is the ctl's own epoll (its number or a dup) */
   uint64_t seq_at_kevent;
   int ref_nevents;
   bool merged;           /* pwait: events were compared at a merge */
@@ -122,6 +123,7 @@ typedef struct world {
   int64_t data_ep[MAX_OPS];            /* the reference epoll file it is in */
   uint32_t data_events[MAX_OPS];       /* the events it asked for */
   bool data_live[MAX_OPS];             /* not modified or deleted since */
+  bool data_nested[MAX_OPS];           /* its target was an epoll (nested epoll) */
   rearm_t rearms[MAX_REARMS];
   int nrearms;
   uint64_t max_generation;
