@@ -545,6 +545,49 @@ static void readiness_main(void *arg) {
   CHECK_EQ(lr, 0);
   CHECK_EQ(lin_wait0(&r, 1, &nl), EPOLLOUT);
   CHECK_EQ(shim_wait0(&r, 1, &ns), 0);
+  /* 8. Nested epoll (issue 14 §3): ep 2 holds the pipe's read end, ep 3 holds ep 2. Both sides
+   *    accept the nesting and report ep 2 EPOLLIN (never EPOLLOUT) once the pipe is written;
+   *    upstream registers EVFILT_READ on ep 2's kqueue and drops the write filter (PR #332). */
+  r = readiness_new();
+  both_pair(&r, false, fds);
+  CHECK_EQ(sys_epoll_create1(&r.w->s, &r.w->t, 0), 3);
+  CHECK_EQ(ks_epoll_create1(r.lin, 0), 3);
+  CHECK_EQ(both_ctl(&r, 2, EPOLL_CTL_ADD, 0, EPOLLIN, &lr), 0);
+  CHECK_EQ(both_ctl(&r, 3, EPOLL_CTL_ADD, 2, EPOLLIN | EPOLLOUT, &lr), 0);
+  CHECK_EQ(lr, 0);
+  CHECK_EQ(lin_wait0(&r, 3, &nl), 0);
+  CHECK_EQ(shim_wait0(&r, 3, &ns), 0);
+  both_write(&r, 1);
+  CHECK_EQ(lin_wait0(&r, 3, &nl), EPOLLIN);
+  CHECK_EQ(shim_wait0(&r, 3, &ns), EPOLLIN);
+  /*    A loop: Linux ELOOP; upstream EPERM, XNU's nesting ceiling refusing the read filter.
+   *    Tolerated: nested-loop-check. */
+  CHECK_EQ(both_ctl(&r, 2, EPOLL_CTL_ADD, 3, EPOLLIN, &lr), -EPERM);
+  CHECK_EQ(lr, -ELOOP);
+  /*    Drained without collecting from ep 2: Linux re-polls ep 2's items and reports nothing;
+   *    ep 2's kqueue still holds the activation, so upstream reports it. Tolerated:
+   *    nested-readiness. */
+  both_read(&r, 0, 8);
+  CHECK_EQ(lin_wait0(&r, 3, &nl), 0);
+  CHECK_EQ(shim_wait0(&r, 3, &ns), EPOLLIN);
+  CHECK_EQ(shim_wait0(&r, 2, &ns), 0); /* collecting from ep 2 drops the stale activation */
+  CHECK_EQ(shim_wait0(&r, 3, &ns), 0);
+  /* 9. EPOLLET registration of an epoll, an inner item already ready woken again: Linux's
+   *    ep_poll_callback wakes ep 2's watchers on every wake-up, a new edge; XNU wakes a
+   *    kqueue's watchers only when a knote newly joins its active queue, so upstream stays
+   *    silent. Tolerated: nested-readiness (EPOLLET registrations of an epoll not compared). */
+  r = readiness_new();
+  both_pair(&r, false, fds);
+  CHECK_EQ(sys_epoll_create1(&r.w->s, &r.w->t, 0), 3);
+  CHECK_EQ(ks_epoll_create1(r.lin, 0), 3);
+  CHECK_EQ(both_ctl(&r, 2, EPOLL_CTL_ADD, 0, EPOLLIN, &lr), 0);
+  CHECK_EQ(both_ctl(&r, 3, EPOLL_CTL_ADD, 2, EPOLLIN | EPOLLET, &lr), 0);
+  both_write(&r, 1);
+  CHECK_EQ(lin_wait0(&r, 3, &nl), EPOLLIN);
+  CHECK_EQ(shim_wait0(&r, 3, &ns), EPOLLIN);
+  both_write(&r, 1);
+  CHECK_EQ(lin_wait0(&r, 3, &nl), EPOLLIN);
+  CHECK_EQ(shim_wait0(&r, 3, &ns), 0);
 }
 
 TEST_IMPL(epoll_shim_readiness_sequences_against_linux) { return run_in_sim(readiness_main, 0); }

@@ -8,9 +8,12 @@
  * connect), epoll_create1, epoll_ctl and epoll_wait (timeout 0), poll (timeout 0). Every
  * result must match: return values, errno values, bytes read, the (events, data) lists of
  * epoll_wait in order, and every revents of poll. Now and then a probe compares the full
- * readiness of every pollable descriptor through an epoll, then of every descriptor through
- * poll. This file drives the sequences; the operations are in epoll_vs_linux_ops.c and
- * poll_vs_linux_ops.c.
+ * readiness of every pollable descriptor (epolls included, as nested items) through an epoll,
+ * then of every descriptor through poll. Nested epoll is part of every profile (an ADD whose
+ * target happens to be an epoll) and the focus of the "nested" one (chains, loops, the depth
+ * limit, wake-ups across levels); directed nested sequences with the real kernel's answers
+ * asserted run first (epoll_vs_linux_nested.c). This file drives the sequences; the
+ * operations are in epoll_vs_linux_ops.c and poll_vs_linux_ops.c.
  *
  * Descriptor numbers are compared exactly. Before each sequence the numbers the test process
  * already has open are occupied in the simulated kernel too, and the sequence never touches
@@ -21,9 +24,6 @@
  * would block with EAGAIN, which is what the non-blocking real call returns.
  *
  * Whitelisted divergences (the generator avoids them; each is covered by a direct check):
- *  - nested epoll: the simulated kernel refuses EPOLL_CTL_ADD of an epoll descriptor with
- *    EINVAL, where Linux accepts it. The generator never sends such an ADD to the real kernel;
- *    it sends it to the simulated one alone and expects EINVAL.
  *  - EPOLLEXCLUSIVE is never generated (its checks are tested directly below).
  *  - F_GETFL is compared on O_ACCMODE | O_NONBLOCK | O_PATH only: Linux also reports bits such
  *    as O_LARGEFILE that mean nothing to the model. */
