@@ -246,7 +246,7 @@ build_replay() {
   if up_to_date "$first"; then step "replay: up to date"; return; fi
   step "replay: ${FUZZERS[*]}"
   CORE_UBSAN=0 CC_LIB="$CC" compile_lib "$OUT/obj/replay"
-  compile_objects "$OUT/obj/replay" "$CC" "${BASE[@]}" "${SAN[@]}" -- harness/entry/replay_main.c
+  compile_objects "$OUT/obj/replay" "$CC" "${BASE[@]}" "${SAN[@]}" -- harness/entry/replay_main.c harness/entry/simulate.c
   local main_obj=("${OBJS[@]}")
   archive_lib "$OUT/obj/replay"
   for fz in "${FUZZERS[@]}"; do

@@ -25,6 +25,7 @@
 
 #include "cf.h"
 #include "run.h"
+#include "simulate.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -34,12 +35,17 @@ typedef struct options {
   bool show;
   int repeat;
   int timeout;
+  bool planned; /* --pct-plan: every input runs under this PCT plan (simulate.c) */
+  cf_pct_plan_t plan;
 } options_t;
+
+static options_t opts;
 
 static void usage(FILE *to, const char *argv0) {
   fprintf(to,
           "usage: %s [--hash] [--repeat N] [--timeout SECONDS] [--show] PATH...\n"
           "       %s --list-bugs\n"
+          "       %s --simulate random|pct --seed N ...   (see --simulate x --help)\n"
           "Replays each input file (directories: their files, one level deep) in a child\n"
           "process with the bug toggles named by CHURN_BUGS.\n"
           "  --hash         print `HASH <path> <trace hash>` for every input\n"
@@ -48,9 +54,11 @@ static void usage(FILE *to, const char *argv0) {
           "  --timeout S    per-input time limit in seconds (default 25)\n"
           "  --show         pass the child's stderr through (with CHURN_TRACE=1: the trace)\n"
           "  --list-bugs    print the bug toggles as TSV: id, system, description, upstream\n"
+          "  --pct-plan SEED:CP,...  run every input as `--simulate pct` ran it: under that PCT\n"
+          "                 plan, the whole file being workload and environment bytes\n"
           "Prints `FAIL <path>: <signature>` per failing input and ends with\n"
           "`N passed, N failed`. Exit 0: all passed; 1: some failed; 2: usage or unreadable path.\n",
-          argv0, argv0);
+          argv0, argv0, argv0);
 }
 
 static uint8_t *read_file(const char *path, size_t *size) {
@@ -91,6 +99,7 @@ static void child_run(const char *path, int runs, int hash_fd, int timeout) {
   char **argv = NULL;
   LLVMFuzzerInitialize(&argc, &argv);
   cf_note_text = true; /* failure reports show what the copy noted */
+  if (opts.planned) cf_fuzz_set_pct_plan(&opts.plan);
   for (int i = 0; i < runs; i++) {
     LLVMFuzzerTestOneInput(data, size);
     uint64_t h = cf_fuzz_last_hash;
@@ -323,11 +332,20 @@ static void replay_path(const char *path, const options_t *o, int *passed, int *
 }
 
 int main(int argc, char **argv) {
-  options_t o = {false, false, 1, 25};
+  options_t o = {false, false, 1, 25, false, {0}};
   int first_path = argc;
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--simulate")) return cf_simulate_main(argc, argv);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    if (!strcmp(a, "--pct-plan") && i + 1 < argc) {
+      if (!cf_parse_pct_plan(argv[++i], &o.plan)) {
+        fprintf(stderr, "churnfuzz: --pct-plan takes SEED:CP,CP,... (at most %d), got '%s'\n",
+                CF_PCT_PLAN_MAX, argv[i]);
+        return 2;
+      }
+      o.planned = true;
+    } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout, argv[0]);
       return 0;
     } else if (!strcmp(a, "--list-bugs")) {
@@ -362,6 +380,7 @@ int main(int argc, char **argv) {
   }
   /* Validate the toggles once, before any child: an unknown id is a usage error. */
   cf_bugs_from_env();
+  opts = o;
   int passed = 0, failed = 0;
   for (int i = first_path; i < argc; i++) replay_path(argv[i], &o, &passed, &failed);
   printf("%d passed, %d failed\n", passed, failed);

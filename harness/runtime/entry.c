@@ -41,6 +41,11 @@ int cf_fuzz_init(const cf_target_t *t) {
   return 0;
 }
 
+void cf_fuzz_set_pct_plan(const cf_pct_plan_t *plan) {
+  active_target.options.pct_planned = plan != NULL;
+  if (plan) active_target.options.pct_plan = *plan;
+}
+
 int cf_fuzz_one(const cf_target_t *t, const uint8_t *data, size_t size) {
   if (cf_fuzz_target == NULL) cf_fuzz_init(t);
   cf_result_t res;

@@ -5,6 +5,8 @@
  * environment decisions from the back, last byte first. A mutation in one stream leaves the
  * other intact, and truncating the input shortens the schedule before it touches the workload's
  * first decisions. When the streams meet, both are exhausted and the defaults apply. */
+#include <string.h>
+
 #include "internal.h"
 
 void cf_input_init(cf_input_t *in, const uint8_t *data, size_t size) {
@@ -15,7 +17,8 @@ void cf_input_init(cf_input_t *in, const uint8_t *data, size_t size) {
   in->policy = CF_POLICY_DIRECT;
   in->pct_seed = 0;
   in->pct_changes = 0;
-  in->pct_change_at[0] = in->pct_change_at[1] = 0;
+  memset(in->pct_change_at, 0, sizeof in->pct_change_at);
+  in->pct_planned = false;
   if (size == 0) return;
   uint8_t header = data[0];
   in->front = 1;
@@ -30,6 +33,20 @@ void cf_input_init(cf_input_t *in, const uint8_t *data, size_t size) {
       if (in->front < in->back) v |= (uint32_t)data[in->front++] << (8 * b);
     in->pct_change_at[i] = v;
   }
+}
+
+void cf_input_init_planned(cf_input_t *in, const uint8_t *data, size_t size,
+                           const cf_pct_plan_t *plan) {
+  cf_input_init(in, NULL, 0);
+  if (size > CF_INPUT_MAX) size = CF_INPUT_MAX;
+  in->data = data;
+  in->back = size;
+  in->policy = CF_POLICY_PCT;
+  in->pct_planned = true;
+  in->pct_seed = plan->seed;
+  in->pct_changes = plan->changes < 0 ? 0 : plan->changes > CF_PCT_PLAN_MAX ? CF_PCT_PLAN_MAX
+                                                                             : plan->changes;
+  for (int i = 0; i < in->pct_changes; i++) in->pct_change_at[i] = plan->change_at[i];
 }
 
 bool cf_input_sched_left(const cf_input_t *in) { return in->back > in->front; }

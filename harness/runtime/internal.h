@@ -22,11 +22,16 @@ typedef struct cf_input {
   size_t back;         /* one past the next schedule byte (read backwards) */
   cf_policy_t policy;
   uint32_t pct_seed;
-  int pct_changes;     /* number of priority-change points (0..2) */
-  uint32_t pct_change_at[2];
+  int pct_changes;     /* number of priority-change points (0..2 from a header) */
+  uint32_t pct_change_at[CF_PCT_PLAN_MAX];
+  /* A planned PCT run (cf_input_init_planned): change points are absolute choice-point
+   * indexes and schedule bytes never override a pick. */
+  bool pct_planned;
 } cf_input_t;
 
 void cf_input_init(cf_input_t *in, const uint8_t *data, size_t size);
+void cf_input_init_planned(cf_input_t *in, const uint8_t *data, size_t size,
+                           const cf_pct_plan_t *plan);
 bool cf_input_sched_left(const cf_input_t *in);
 /* Next schedule-stream byte; false when exhausted. */
 bool cf_input_sched_byte(cf_input_t *in, uint8_t *out);

@@ -9,6 +9,19 @@
 /* Inputs longer than this are truncated (never rejected): the rest is ignored. */
 #define CF_INPUT_MAX 65536
 
+/* A PCT schedule chosen outside the input, for measuring PCT as Shuttle and Coyote run it (the
+ * `--simulate pct` mode of the replay binary, `churn bench matrix`): random priorities from
+ * `seed`, `changes` priority-change points at the given choice-point indexes (not reduced modulo
+ * the horizon), and no per-step overrides. The whole input is then workload and environment
+ * bytes: it has no header, and schedule-stream bytes are read only by cf_choose/cf_fault. The
+ * input format cannot say more than 2 change points; this can say up to CF_PCT_PLAN_MAX. */
+#define CF_PCT_PLAN_MAX 6
+typedef struct cf_pct_plan {
+  uint32_t seed;
+  int changes;
+  uint32_t change_at[CF_PCT_PLAN_MAX];
+} cf_pct_plan_t;
+
 typedef struct cf_run_options {
   /* Unwind on failure and return it from cf_run() instead of printing and aborting. Only for
    * failures raised by cf_fail(); sanitizer reports still abort. */
@@ -24,6 +37,9 @@ typedef struct cf_run_options {
   uint32_t pct_horizon;
   /* Disable the interleaving-coverage features (for measuring what they add). */
   bool no_interleaving_cov;
+  /* When set, pct_plan replaces the input's header (see cf_pct_plan_t). */
+  bool pct_planned;
+  cf_pct_plan_t pct_plan;
 } cf_run_options_t;
 
 #define CF_DEFAULT_SAFETY_STEPS 20000
@@ -61,6 +77,8 @@ int cf_fuzz_one(const cf_target_t *t, const uint8_t *data, size_t size);
 /* The target linked into this binary (set by CF_FUZZ_TARGET) and its last run's trace hash. */
 extern const cf_target_t *cf_fuzz_target;
 extern uint64_t cf_fuzz_last_hash;
+/* Give every later cf_fuzz_one a PCT plan (NULL: back to the input's own header). */
+void cf_fuzz_set_pct_plan(const cf_pct_plan_t *plan);
 
 /* Whether cf_note formats its text (default on). Notes are always recorded and hashed the
  * same way; only their text, which the trace stream and failure reports show, is skipped. */

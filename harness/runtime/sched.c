@@ -120,9 +120,12 @@ static cf_fiber_t *pick_pct(cf_fiber_t **run, int n) {
   /* At a change point the running fiber drops below every other priority (PCT). */
   uint32_t horizon = R.opt->pct_horizon ? R.opt->pct_horizon : CF_DEFAULT_PCT_HORIZON;
   for (int j = 0; j < R.input.pct_changes; j++) {
-    if (R.choice_points == R.input.pct_change_at[j] % horizon && is_runnable_current())
+    uint32_t at = R.input.pct_planned ? R.input.pct_change_at[j]
+                                      : R.input.pct_change_at[j] % horizon;
+    if (R.choice_points == at && is_runnable_current())
       R.current->priority = (uint32_t)(R.input.pct_changes - j);
   }
+  if (R.input.pct_planned) return highest_priority(run, n);
   if (R.pct_follow_left > 0) {
     R.pct_follow_left--;
     return highest_priority(run, n);
@@ -424,7 +427,8 @@ int cf_run(const cf_target_t *t, const uint8_t *data, size_t size, cf_result_t *
   memset(res, 0, sizeof *res);
   R.opt = &t->options;
   R.result = res;
-  cf_input_init(&R.input, data, size);
+  if (t->options.pct_planned) cf_input_init_planned(&R.input, data, size, &t->options.pct_plan);
+  else cf_input_init(&R.input, data, size);
   cf_trace_reset();
   cf_fiber_adopt_host(&R.host);
   R.host.id = -1;

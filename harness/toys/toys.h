@@ -28,4 +28,9 @@ void toy_refcount_race(int readers);
 /* The fuzz target's main: decodes which toy and its parameters from the workload stream. */
 void toy_selftest_main(void *arg);
 
+/* The bug-depth ladder (depth_ladder.c): two workers whose failure needs d preemptions at
+ * exact points, d set by the toy-depth-d toggle; fuzz_depth_ladder's main. No workload. */
+#define TOY_LADDER_SYSTEM "depth-ladder"
+void toy_depth_ladder_main(void *arg);
+
 #endif
