@@ -20,6 +20,7 @@ DEFAULT_REPEAT = 10  # replays per file in `churn replay` / `churn test`
 from churn_common import (BUGS_DEF, EXIT_ENV, EXIT_OK, ChurnError, fuzzer_names,  # noqa: E402
                           load_bugs, rel, run_build, say, table)
 import churn_bench  # noqa: E402
+import churn_matrix  # noqa: E402
 import churn_corpus  # noqa: E402
 import churn_coverage  # noqa: E402
 import churn_engines  # noqa: E402
@@ -212,11 +213,11 @@ def parser():
                        "features on and off (CHURN_NO_INTERLEAVING_COV=1), showing the coverage "
                        "and features they add over plain edge coverage. Default: all three. "
                        "FUZZER (a fuzz target's name): time-to-bug, see below.",
-                       epilog=churn_bench.EPILOG)
-    s.add_argument("what", nargs="?", choices=["runtime", "fuzz", "coverage", "all"]
+                       epilog=churn_bench.EPILOG + "\n\n" + churn_matrix.EPILOG)
+    s.add_argument("what", nargs="?", choices=["runtime", "fuzz", "coverage", "all", "matrix"]
                    + fuzzer_names(), default="all", metavar="WHAT",
-                   help="runtime, fuzz, coverage, all (default), or a fuzz target for "
-                   "time-to-bug")
+                   help="runtime, fuzz, coverage, all (default), matrix (every toggle against "
+                   "every strategy), or a fuzz target for time-to-bug")
     s.add_argument("--target", default=DEFAULT_TARGET, metavar="FUZZER",
                    help="fuzzer for the exec/s measurement (default: %s)" % DEFAULT_TARGET)
     s.add_argument("--runs", type=positive_int, default=None, metavar="N",
@@ -233,6 +234,7 @@ def parser():
     s.add_argument("--drop-failing-seeds", action="store_true",
                    help="time-to-bug: leave out of each scratch corpus the seeds that already "
                    "fail with the toggle (a seed scenario of the bug would make it 0 s)")
+    churn_matrix.add_arguments(s)
     s.set_defaults(func=dispatch_bench)
     for q in [p] + list(sub.choices.values()):
         q.description = textwrap.fill(q.description, 90)
@@ -240,6 +242,8 @@ def parser():
 
 
 def dispatch_bench(args):
+    if args.what == "matrix":
+        return churn_matrix.main_entry(args)
     if args.what in fuzzer_names():
         return churn_bench.cmd_bench_bugs(args)
     if args.runs is None:

@@ -41,6 +41,7 @@ static struct {
   size_t len;
   int save_fd;
   unsigned long long run; /* 1-based index of the run in progress */
+  unsigned long long longest; /* choice points of the longest run so far (PCT's k) */
   double t0;
   char plan_text[160];    /* "SEED:CP,CP" for pct runs, "" otherwise */
   volatile sig_atomic_t reported;
@@ -70,8 +71,9 @@ static void on_failure(void) {
     close(sim.save_fd);
   }
   char line[320];
-  int n = snprintf(line, sizeof line, "simulate: FAILED run=%llu seconds=%.3f%s%s\n", sim.run,
-                   now_seconds() - sim.t0, sim.plan_text[0] ? " pct-plan=" : "", sim.plan_text);
+  int n = snprintf(line, sizeof line, "simulate: FAILED run=%llu seconds=%.3f longest=%llu%s%s\n",
+                   sim.run, now_seconds() - sim.t0, sim.longest,
+                   sim.plan_text[0] ? " pct-plan=" : "", sim.plan_text);
   if (n > 0) {
     ssize_t w = write(1, line, (size_t)n);
     (void)w;
@@ -98,8 +100,9 @@ static void usage(FILE *to, const char *argv0) {
           "  --save FILE  where the failing run's input is written\n"
           "  --pct-depth D  PCT bug depth D, 1..%d (default 3: two change points)\n"
           "  --max-len L  inputs are 1..L bytes (default 256, at most %d)\n"
-          "Prints `simulate: FAILED run=N seconds=T [pct-plan=SEED:CP,...]` and dies as the run\n"
-          "did (exit non-zero), or `simulate: passed runs=N seconds=T` and exits 0; 2 on usage.\n"
+          "Prints `simulate: FAILED run=N seconds=T longest=K [pct-plan=SEED:CP,...]` and dies as\n"
+          "the run did (exit non-zero), or `simulate: passed runs=N seconds=T longest=K` and\n"
+          "exits 0 (K: choice points of the longest run); 2 on usage.\n"
           "Replay a pct failure with: %s --pct-plan SEED:CP,... FILE\n",
           argv0, CF_PCT_PLAN_MAX + 1, SIM_INPUT_MAX, argv0);
 }
@@ -197,7 +200,7 @@ int cf_simulate_main(int argc, char **argv) {
   signal(SIGILL, on_signal);
 
   uint64_t rng = seed;
-  uint64_t longest = 1; /* PCT's k: choice points of the longest run so far */
+  sim.longest = 1;
   sim.t0 = now_seconds();
   double deadline = seconds > 0 ? sim.t0 + seconds : 0;
   for (sim.run = 1; runs == 0 || sim.run <= runs; sim.run++) {
@@ -210,7 +213,7 @@ int cf_simulate_main(int argc, char **argv) {
       cf_pct_plan_t plan = {.seed = (uint32_t)splitmix64(&rng), .changes = (int)depth - 1};
       int n = snprintf(sim.plan_text, sizeof sim.plan_text, "%u:", plan.seed);
       for (int j = 0; j < plan.changes; j++) {
-        plan.change_at[j] = (uint32_t)(splitmix64(&rng) % longest);
+        plan.change_at[j] = (uint32_t)(splitmix64(&rng) % sim.longest);
         n += snprintf(sim.plan_text + n, sizeof sim.plan_text - (size_t)n, "%s%u", j ? "," : "",
                       plan.change_at[j]);
       }
@@ -220,13 +223,13 @@ int cf_simulate_main(int argc, char **argv) {
     }
     cf_result_t res;
     cf_run(cf_fuzz_target, sim.input, sim.len, &res);
-    if (res.choice_points > longest) longest = res.choice_points;
+    if (res.choice_points > sim.longest) sim.longest = res.choice_points;
     if (deadline && (sim.run & 63) == 0 && now_seconds() >= deadline) break;
   }
   unsigned long long done = runs && sim.run > runs ? runs : sim.run;
   double took = now_seconds() - sim.t0;
-  printf("simulate: passed runs=%llu seconds=%.3f runs_per_second=%.0f\n", done, took,
-         took > 0 ? (double)done / took : 0.0);
+  printf("simulate: passed runs=%llu seconds=%.3f longest=%llu runs_per_second=%.0f\n", done,
+         took, sim.longest, took > 0 ? (double)done / took : 0.0);
   if (sim.save_fd >= 0) close(sim.save_fd);
   if (save) unlink(save); /* nothing failed: no input to keep */
   return 0;
