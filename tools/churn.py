@@ -319,8 +319,9 @@ def add_repro_tool_parsers(sub):
     ctx_args(a)
     a.add_argument("--upstream", default=None, metavar="REF",
                    help="upstream reference (default: the toggles' upstream column in bugs.def)")
-    a.add_argument("--found-by", choices=["libfuzzer", "afl"], default=None,
-                   help="engine that found it (default: from the sidecar)")
+    a.add_argument("--found-by", choices=["libfuzzer", "afl", "random-simulation", "pct"],
+                   default=None, help="engine or strategy that found it (random-simulation, "
+                   "pct: `out/replay/F --simulate`; default: from the sidecar)")
     a.add_argument("--note", default=None, metavar="TEXT",
                    help="how it was found and minimized (default: from the sidecar)")
     a.add_argument("--repros-dir", default=None, metavar="DIR",

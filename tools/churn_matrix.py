@@ -174,9 +174,17 @@ def measure_rates(cells, seconds, jobs):
     return rates
 
 
-def run_matrix(cells, nruns, cap, jobs):
+def save_results(path, meta, cells):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"meta": meta, "cells": [c.to_json() for c in cells]}, f, indent=1)
+    os.replace(tmp, path)
+
+
+def run_matrix(cells, nruns, cap, jobs, checkpoint=None):
     """Run every live cell's seeds, `jobs` at a time. A cell's seeds run in order so that the
-    early stop only ever skips runs after EARLY_STOP capped ones."""
+    early stop only ever skips runs after EARLY_STOP capped ones. checkpoint() is called after
+    every run, so that an interrupted matrix still leaves its results."""
     work = os.path.join(out_dir(), "work", "matrix")
     os.makedirs(work, exist_ok=True)
     live = [c for c in cells if not c.na]
@@ -201,6 +209,8 @@ def run_matrix(cells, nruns, cap, jobs):
                                   ">%ds" % cap)))
                 say("[%6s] %d/%d %s %s seed %d: %s" % (fmt_secs(el), state["done"], total,
                                                        cell.bug, cell.strategy, seed, what))
+                if checkpoint:
+                    checkpoint()
             capped = [x for x in cell.runs if not x.found and not x.error]
             if seed == EARLY_STOP and len(capped) == EARLY_STOP and nruns > EARLY_STOP:
                 with lock:
@@ -301,24 +311,32 @@ def cmd_matrix(args):
     note("estimate: at most %s (every run reaching its cap; cells whose first %d runs all cap "
          "stop early, and most known bugs fall in seconds, so usually far less)"
          % (fmt_secs(worst), EARLY_STOP))
-    load_before = os.getloadavg()
     started = datetime.datetime.utcnow()
-    t0 = time.time()
-    note("exec/s: one %d s run per target and strategy with no toggle" % rate_secs)
-    rates = measure_rates(cells, rate_secs, jobs)
-    run_matrix(cells, nruns, cap, jobs)
-    took = time.time() - t0
-    meta = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "seconds": took,
+    meta = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "seconds": 0,
             "command": "./churn bench matrix " + " ".join(args.argv_shown),
             "runs": nruns, "cap": cap, "jobs": jobs, "early_stop": EARLY_STOP,
-            "pct_depth": PCT_DEPTH, "machine": _machine(), "rates": rates,
-            "rate_seconds": rate_secs,
-            "load_before": list(load_before), "load_after": list(os.getloadavg()),
-            "left_out": missing if not spec else [], "quick": bool(args.quick)}
+            "pct_depth": PCT_DEPTH, "machine": _machine(), "rates": {},
+            "rate_seconds": rate_secs, "load_before": list(os.getloadavg()),
+            "left_out": missing if not spec else [], "quick": bool(args.quick),
+            "partial": True}
     os.makedirs(os.path.dirname(doc) or ".", exist_ok=True)
+    results = churn_matrix_report.json_path(doc)
+    t0 = time.time()
+
+    def checkpoint():
+        meta["seconds"] = time.time() - t0
+        meta["load_after"] = list(os.getloadavg())
+        save_results(results, meta, cells)
+
+    note("exec/s: one %d s run per target and strategy with no toggle" % rate_secs)
+    meta["rates"] = measure_rates(cells, rate_secs, jobs)
+    note("results are saved to %s after every run (`--from-json` reports a partial run)"
+         % rel(results))
+    run_matrix(cells, nruns, cap, jobs, checkpoint)
+    took = time.time() - t0
+    meta["partial"] = False
+    checkpoint()
     churn_matrix_report.write_report(doc, meta, cells)
-    with open(churn_matrix_report.json_path(doc), "w") as f:
-        json.dump({"meta": meta, "cells": [c.to_json() for c in cells]}, f, indent=1)
     say("")
     say(churn_matrix_report.summary_text(cells, cap))
     say("")

@@ -139,14 +139,17 @@ def write_report(doc, meta, cells):
            "- date: %s; took %.0f s" % (meta["date"], meta["seconds"]),
            "- machine: %s, %s cores, %s RAM, Linux %s" % (m["cpu"], m["cores"], m["memory"],
                                                           m["kernel"]),
-           "- load average (1, 5, 15 min) before: %s; after: %s. Other work on the machine "
-           "inflates the seconds and lowers exec/s; the executions are unaffected."
+           "- load average (1, 5, 15 min) before: %s; at the end: %s. Other work on the "
+           "machine inflates the seconds and lowers exec/s; the executions are unaffected."
            % (" ".join("%.2f" % x for x in meta["load_before"]),
-              " ".join("%.2f" % x for x in meta["load_after"])),
+              " ".join("%.2f" % x for x in meta.get("load_after", meta["load_before"]))),
            "- %d runs per cell (seeds 1..%d), each capped at %d s, %d at a time; a cell whose "
            "first %d runs all hit the cap stops there" % (meta["runs"], meta["runs"], cap,
                                                           meta["jobs"], meta["early_stop"]),
            ""]
+    if meta.get("partial"):
+        out += ["**Partial:** the run was stopped before every cell had run; cells marked `-` "
+                "did not run.", ""]
     if meta.get("quick"):
         out += ["This is a `--quick` run: a subset, too few runs to compare strategies.", ""]
     out += ["![time to bug by strategy](%s)" % os.path.basename(svg_path(doc)), "",
