@@ -257,3 +257,32 @@ TEST_IMPL(sched_pct_change_points_fire_in_any_order) {
   ASSERT_EQ(rc_both, 1);
   return 0;
 }
+
+/* A PCT plan given outside the input (`--simulate pct`, `--pct-plan`) schedules exactly as the
+ * same seed and change point given in the header, and per-step bytes never override it. */
+TEST_IMPL(sched_pct_plan_matches_header_and_ignores_overrides) {
+  cf_target_t t = toy_target();
+  cf_result_t r;
+  static const uint8_t header_at_3[] = {0x02, 0x03, 0x00};
+  static const uint8_t workload[] = {0, 0, 0};
+  static const uint8_t workload_then_overrides[] = {0, 0, 0, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81};
+  cf_bugs_enabled = 1ull << CF_BUG_TOY_LOST_UPDATE;
+  int rc_header = cf_run(&t, header_at_3, sizeof header_at_3, &r);
+  uint64_t header_hash = r.trace_hash;
+  t.options.pct_planned = true;
+  t.options.pct_plan = (cf_pct_plan_t){.seed = 0, .changes = 1, .change_at = {3}};
+  int rc_plan = cf_run(&t, NULL, 0, &r);
+  uint64_t plan_hash = r.trace_hash;
+  t.options.pct_plan.change_at[0] = 1;
+  int rc_plan_at_1 = cf_run(&t, workload, sizeof workload, &r);
+  uint64_t plain_hash = r.trace_hash;
+  cf_run(&t, workload_then_overrides, sizeof workload_then_overrides, &r);
+  uint64_t overridden_hash = r.trace_hash;
+  cf_bugs_enabled = 0;
+  ASSERT_EQ(rc_header, 1);
+  ASSERT_EQ(rc_plan, 1);
+  ASSERT_EQ(plan_hash, header_hash);
+  ASSERT_EQ(rc_plan_at_1, 0);
+  ASSERT_EQ(overridden_hash, plain_hash);
+  return 0;
+}

@@ -17,6 +17,7 @@ from churn_engines import (_na, collect_afl_crashes, libfuzzer_keep_going, prepa
 from churn_replay import Checks, replay_checks
 from churn_repro import load_index_entries
 import churn_serve
+import churn_test_matrix
 import churn_test_users
 
 SELFTEST_TARGET = "fuzz_sim_selftest"
@@ -544,6 +545,7 @@ def cmd_test(args):
         check_libfuzzer_selftest(checks, tmp)
         check_keep_going(checks, tmp)
         check_afl_selftest(checks, tmp)
+        churn_test_matrix.check_bench_matrix_quick(checks, _run)
         if checks.failed == before:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
