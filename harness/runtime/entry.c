@@ -36,6 +36,7 @@ int cf_fuzz_init(const cf_target_t *t) {
   cf_note_text = cf_trace_stream || env_flag("CHURN_NOTES");
   active_target = *t;
   if (env_flag("CHURN_NO_INTERLEAVING_COV")) active_target.options.no_interleaving_cov = true;
+  if (env_flag("CHURN_COV_PREEMPTIONS")) active_target.options.cov_preemption_depth = true;
   active_target.options.capture = false;
   cf_fuzz_target = &active_target;
   return 0;

@@ -124,6 +124,7 @@ typedef struct cf_run_state {
   int run_left;                 /* direct policy: choice points to keep the current pick */
   int pct_follow_left;          /* PCT policy: choice points to follow PCT without reading */
   uint32_t prev_site;           /* coverage: the last yield site */
+  uint32_t preemptions;         /* switches away from a fiber that could have gone on */
   bool faults_on[CF_FAULT_CLASS_COUNT];
   cf_obligation_slot_t obligations[CF_MAX_OBLIGATIONS];
   int nobligations;

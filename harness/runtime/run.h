@@ -37,6 +37,10 @@ typedef struct cf_run_options {
   uint32_t pct_horizon;
   /* Disable the interleaving-coverage features (for measuring what they add). */
   bool no_interleaving_cov;
+  /* Experimental, off by default (CHURN_COV_PREEMPTIONS=1): key each yield-site transition
+   * feature by how many preemptions the run has made so far (capped at 7), so that reaching a
+   * site with one more preemption is new coverage. docs/BENCHMARKS.md reports what it did. */
+  bool cov_preemption_depth;
   /* When set, pct_plan replaces the input's header (see cf_pct_plan_t). */
   bool pct_planned;
   cf_pct_plan_t pct_plan;

@@ -198,7 +198,12 @@ static cf_fiber_t *pick(const cf_site_t *site) {
   }
   bool switched = next != R.current;
   uint32_t sid = site ? cf_site_id(site) : 0;
-  if (!R.opt->no_interleaving_cov) cf_cov_transition(R.prev_site, sid, switched);
+  bool preempted = switched && is_runnable_current();
+  if (preempted) R.preemptions++;
+  if (!R.opt->no_interleaving_cov) {
+    uint32_t depth = R.opt->cov_preemption_depth ? (R.preemptions < 7 ? R.preemptions : 7) : 0;
+    cf_cov_transition(R.prev_site ^ depth * 0x27d4eb2fu, sid, switched);
+  }
   R.prev_site = sid;
   cf_trace_event(CF_EV_PICK, site, (uint64_t)next->id, (uint64_t)n);
   return next;
