@@ -183,7 +183,9 @@ def parser():
                        "kernel-real-check), the http.zig copy as a real server "
                        "(out/stress/httpz-serve) checked with curl, raw sockets and wrk, "
                        "the fuzzing self-tests (libFuzzer, and AFL++ when "
-                       "afl-fuzz is installed, must find %s), checks that `churn triage` and "
+                       "afl-fuzz is installed, must find %s) and `churn bench matrix --quick` "
+                       "(every strategy must run and the report have its shape), checks that "
+                       "`churn triage` and "
                        "`churn repro add` refuse bad input and that `churn explain` reads a repro, "
                        "the workflow files (validated offline with action-validator from npm), "
                        "`churn explain --html` of a repro of each target rendered in headless "
@@ -193,7 +195,8 @@ def parser():
                        % churn_test.SELFTEST_BUG,
                        epilog="exit status 1 on any failure.")
     s.add_argument("--quick", action="store_true",
-                   help="skip the fuzzing self-tests and the coverage check")
+                   help="skip the fuzzing self-tests, the bench matrix smoke test and the "
+                   "coverage check")
     s.add_argument("--repeat", type=positive_int, default=DEFAULT_REPEAT, metavar="N",
                    help="replays per corpus/repro file (default: %d)" % DEFAULT_REPEAT)
     s.set_defaults(func=churn_test.cmd_test)
