@@ -218,6 +218,10 @@ def write_report(doc, meta, cells):
     if meta.get("left_out"):
         out += ["Toggles left out (no committed repro, so no expected signature): %s."
                 % ", ".join("`%s`" % b for b in meta["left_out"]), ""]
+    for line in meta.get("reruns", []):
+        out += ["- re-run: " + line]
+    if meta.get("reruns"):
+        out += [""]
     others = [(c, r) for c in cells for r in c.runs if not r.found and (r.note or r.error)]
     if others:
         out += ["Runs that stopped without counting:", ""]
