@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape
 
 COLORS = {"libfuzzer": "#1f77b4", "afl": "#ff7f0e", "nointerleave": "#17becf",
           "random": "#d62728", "pct": "#2ca02c", "threads": "#7f7f7f"}
-WIDTH, TOP_H, LADDER_H = 1200, 430, 330
+WIDTH, TOP_H, LADDER_H = 1200, 540, 330
 LEFT, RIGHT = 70, 20
 
 
@@ -44,7 +44,7 @@ def _legend(out, strategies, label, y):
 
 
 def _time_panel(out, cells, cap, label, stats, bugs, strategies):
-    y0, y1 = 95, TOP_H - 110
+    y0, y1 = 95, TOP_H - 215  # room below for the toggle names, written at 60 degrees
     lo, hi = 0.01, float(cap)
     out.append('<text x="%d" y="20" font-size="16" font-weight="bold">Seconds to the first '
                'failure with the expected signature (log scale)</text>' % LEFT)
