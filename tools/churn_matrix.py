@@ -272,8 +272,9 @@ def cmd_matrix(args):
         known = {b for _, b, _ in catalogue}
         unknown = [b for b in wanted if b not in known]
         if unknown:
-            raise ChurnError("bench matrix: no committed repro (so no expected signature) for "
-                             "%s; add one with `churn repro add`" % ", ".join(unknown))
+            raise ChurnError("bench matrix: no committed repro that needs only %s (so no "
+                             "expected signature); add one with `churn repro add`"
+                             % ", ".join(unknown))
         catalogue = [c for c in catalogue if c[1] in wanted]
     if args.targets:
         targets = set(t.strip() for t in args.targets.split(","))
@@ -300,7 +301,8 @@ def cmd_matrix(args):
             parts.add("stress")
     ensure_built(sorted(set(need)), sorted(parts))
     if missing and not spec:
-        note("left out (no committed repro, so no expected signature): %s" % ", ".join(missing))
+        note("left out (no committed repro that needs only that toggle, so no expected "
+             "signature): %s" % ", ".join(missing))
     live = [c for c in cells if not c.na]
     rate_secs = QUICK_RATE_SECONDS if args.quick else RATE_SECONDS
     npairs = len({(c.target, c.strategy) for c in live})

@@ -216,7 +216,8 @@ def write_report(doc, meta, cells):
     if na:
         out += ["Cells marked n/a:", ""] + ["- %s: %s" % (t, why) for t, why in na] + [""]
     if meta.get("left_out"):
-        out += ["Toggles left out (no committed repro, so no expected signature): %s."
+        out += ["Toggles left out (no committed repro that needs only that toggle, so no "
+                "expected signature): %s."
                 % ", ".join("`%s`" % b for b in meta["left_out"]), ""]
     for line in meta.get("reruns", []):
         out += ["- re-run: " + line]
