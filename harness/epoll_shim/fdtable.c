@@ -49,6 +49,8 @@ static fd_lifetime_t *fd_lifetime_pin(shim_t *s, int fd, fd_lifetime_t **spare) 
     e->lifetime->refs.v = 1; /* the slot's */
     e->lifetime->host_fd = e->host_fd;
     e->lifetime->type = e->type;
+    e->lifetime->live_next = s->lifetimes;
+    s->lifetimes = e->lifetime;
   }
   e->lifetime->refs.v++;
   return e->lifetime;
@@ -61,6 +63,11 @@ fd_lifetime_t *fd_lifetime_pin_locked(shim_t *s, int fd) { return fd_lifetime_pi
 void fd_lifetime_release(shim_t *s, fd_lifetime_t *lt) {
   if (cf_atomic_fetch_sub(&lt->refs, 1) != 1) return;
   if (lt->type != FD_STDIO) ks_close(s->host, lt->host_fd);
+  for (fd_lifetime_t **pp = &s->lifetimes; *pp; pp = &(*pp)->live_next)
+    if (*pp == lt) {
+      *pp = lt->live_next;
+      break;
+    }
   cf_pool_free(&s->lifetime_pool, lt);
 }
 

@@ -328,6 +328,21 @@ static void settle_rearm(world_t *w, int fd) {
   w->nrearms = kept;
 }
 
+/* WHITELIST epoll target, at the ctl's commit point: the shim refused `fd == epfd` as numbers
+ * while Linux, comparing files, accepted it (the epfd number was closed and reused by another
+ * file after the ctl resolved it). The reference follows the shim's refusal there and then, so
+ * that siblings meet the same interest list: an item the ADD registered is deleted again; a
+ * MOD or DEL it carried out cannot be taken back, and the number is left out of comparison
+ * until a new file is installed at it. */
+static void follow_own_epoll_refusal(world_t *w, op_rec_t *r) {
+  const op_t *op = r->op;
+  int epfd = r->pin_epfd >= 0 ? r->pin_epfd : op->a;
+  if (op->b == EPOLL_CTL_ADD)
+    ks_epoll_ctl(w->lin, epfd, EPOLL_CTL_DEL, op->c, NULL);
+  else
+    w->quarantined[op->c] = true;
+}
+
 void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int result) {
   world_t *w = ctx;
   op_rec_t *r = t->op;
@@ -400,6 +415,8 @@ void oracle_observe(void *ctx, guest_thread_t *t, shim_point_t at, int arg, int 
     apply_once(w, r);
     if (tolerated(TOL_STALE_ITEM) && r->stale_item && result != r->ref_ret)
       resync_stale_item(w, r, result);
+    if (tolerated(TOL_EPOLL_TARGET) && r->target_own_epoll && result < 0 && r->ref_ret == 0)
+      follow_own_epoll_refusal(w, r);
     /* The arm goes to the instance the ctl holds: its epfd number may have been closed or
      * replaced (dup2) since it was resolved, and a later pwait through another dup of that
      * instance sees the arm. */

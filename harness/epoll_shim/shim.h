@@ -61,6 +61,7 @@ typedef struct fd_lifetime {
   cf_atomic_t refs;
   int host_fd;
   int type; /* FD_STDIO's host descriptor is not ours to close */
+  struct fd_lifetime *live_next; /* shim_t.lifetimes: for the checkers, upstream has no list */
 } fd_lifetime_t;
 
 typedef struct fd_entry {
@@ -166,6 +167,10 @@ struct shim {
   cf_pool_t inst_pool;   /* checked: a freed instance is poisoned, so a use is reported */
   cf_pool_t efd_pool;
   cf_pool_t lifetime_pool;
+  /* Every live fd_lifetime_t, so a checker can tell a knote on a closed slot's still-pinned
+   * host descriptor (it goes when the last pin does) from a leaked one. Linked and unlinked
+   * with no yield in between (simulated runs only; no stress harness runs this copy). */
+  fd_lifetime_t *lifetimes;
   shim_observer_fn observer;
   void *observer_ctx;
 };
