@@ -10,7 +10,6 @@
  * the bytes around every object (its size header and a trailing redzone) stay poisoned, so an
  * overflow into the next object is reported too. A chunk comes back from the cache wholly
  * poisoned; each object is unpoisoned as it is handed out. */
-#include <pthread.h>
 #include <sanitizer/asan_interface.h>
 
 #include "kernel_internal.h"
@@ -29,19 +28,19 @@ struct ks_chunk {
   _Alignas(16) unsigned char data[];
 };
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The chunk cache is the allocator's bookkeeping, not the program's: cf_host_lock guards it. */
 static ks_chunk_t *cache;
 static int cache_len;
 
 static ks_chunk_t *chunk_get(size_t need) {
   ks_chunk_t *c = NULL;
   if (need <= CHUNK_BYTES) {
-    pthread_mutex_lock(&cache_lock);
+    cf_host_lock();
     if ((c = cache) != NULL) {
       cache = c->next;
       cache_len--;
     }
-    pthread_mutex_unlock(&cache_lock);
+    cf_host_unlock();
   }
   if (!c) {
     size_t size = need > CHUNK_BYTES ? need : CHUNK_BYTES;
@@ -86,14 +85,14 @@ void ks_arena_release(ks_kernel_t *k) {
   while (k->arena) {
     ks_chunk_t *c = k->arena;
     k->arena = c->next;
-    pthread_mutex_lock(&cache_lock);
+    cf_host_lock();
     bool keep = c->size == CHUNK_BYTES && cache_len < CACHE_MAX;
     if (keep) {
       c->next = cache;
       cache = c;
       cache_len++;
     }
-    pthread_mutex_unlock(&cache_lock);
+    cf_host_unlock();
     if (!keep) free(c);
   }
 }
