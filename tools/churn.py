@@ -101,7 +101,7 @@ def parser():
     s = sub.add_parser("fuzz", formatter_class=Formatter,
                        help="fuzz every system copy, or one target",
                        description="Fuzz TARGET for a bounded time; with no TARGET, fuzz every "
-                       "system copy (every target but %s), sharing --time and --jobs among "
+                       "system copy (every target but %s and the bug-depth ladder), sharing --time and --jobs among "
                        "them (min(jobs, targets) at once, in waves of equal time) with a "
                        "progress line per target and one summary table. Seeds are copied from "
                        "corpus/TARGET/ into out/work/TARGET/corpus (the committed corpus is never "

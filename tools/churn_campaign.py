@@ -14,11 +14,13 @@ from churn_common import (EXIT_ENV, EXIT_FAIL, EXIT_OK, fmt_secs, fuzzer_names, 
                           note, rel, say, table, warn)
 from churn_engines import _na, fuzz_target, signatures
 
-SELFTEST = "fuzz_sim_selftest"
+# Targets that model no upstream system: the runtime's self-test and the bug-depth ladder (a
+# yardstick for `churn bench matrix`). `churn fuzz` with no target leaves them out.
+NOT_SYSTEM_COPIES = ("fuzz_sim_selftest", "fuzz_depth_ladder")
 
 
 def system_targets():
-    return [t for t in fuzzer_names() if t != SELFTEST]
+    return [t for t in fuzzer_names() if t not in NOT_SYSTEM_COPIES]
 
 
 def plan(targets, total_time, jobs):
