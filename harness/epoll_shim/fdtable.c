@@ -34,7 +34,7 @@ int fd_to_host(shim_t *s, int fd) {
 /* Pin the slot's host descriptor, fd_lock held and the slot open: the slot holds one
  * reference, made with the lifetime on its first borrow, and each borrower another.
  * `spare`: a lifetime allocated outside the lock, consumed if the slot has none yet; NULL
- * allocates here, under the lock (fd_lifetime_pin_locked; fd_lifetime_pin_spare upstream).
+ * allocates here, under the lock (host_fd_ref_pin_locked; fd_lifetime_pin_spare upstream).
  * The add is a plain one: fd_lock is held and the caller's reference already keeps the
  * object reachable (upstream's relaxed atomic). */
 static fd_lifetime_t *fd_lifetime_pin(shim_t *s, int fd, fd_lifetime_t **spare) {
@@ -56,7 +56,12 @@ static fd_lifetime_t *fd_lifetime_pin(shim_t *s, int fd, fd_lifetime_t **spare) 
   return e->lifetime;
 }
 
-fd_lifetime_t *fd_lifetime_pin_locked(shim_t *s, int fd) { return fd_lifetime_pin(s, fd, NULL); }
+void host_fd_ref_pin_locked(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref,
+                            fd_lifetime_t **spare) {
+  ref->lifetime = fd_lifetime_pin(s, fd, spare);
+  ref->holder = t;
+  ref->guest_fd = fd;
+}
 
 /* One reference dropped, outside fd_lock (an atomic fetch_sub upstream); the last closes the
  * host descriptor. */
@@ -87,9 +92,7 @@ static int fd_host_ref_acquire(shim_t *s, guest_thread_t *t, int fd, bool io, ho
       return -EBADF;
     }
     if (e->lifetime || spare) {
-      ref->lifetime = fd_lifetime_pin(s, fd, &spare);
-      ref->holder = t;
-      ref->guest_fd = fd;
+      host_fd_ref_pin_locked(s, t, fd, ref, &spare);
       int h = e->host_fd;
       if ((ref->efd = e->efd) != NULL) ref->efd->refs++;
       shim_observe(s, t, SHIM_AT_RESOLVE, fd, 0);

@@ -73,11 +73,7 @@ static int epoll_ref_open(shim_t *s, guest_thread_t *t, int epfd, host_fd_ref_t 
   int h = -EBADF;
   if (e->type != FD_CLOSED && e->type != FD_PATH) {
     h = e->host_fd;
-    if (!single) {
-      ref->lifetime = fd_lifetime_pin_locked(s, epfd);
-      ref->holder = t;
-      ref->guest_fd = epfd;
-    }
+    if (!single) host_fd_ref_pin_locked(s, t, epfd, ref, NULL);
   }
   if (h >= 0 && e->type == FD_EPOLL && e->dir) {
     *inst = e->dir;

@@ -206,8 +206,10 @@ int host_fd_ref_open_io(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref
 void host_fd_ref_close(shim_t *s, host_fd_ref_t *ref);
 /* host_fd_ref_open as it was before PR #324: a transient host dup when multi-threaded. */
 int host_fd_ref_open_dup(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref);
-/* Pin fd_table[fd]'s host descriptor; fd_lock held, the slot open. */
-fd_lifetime_t *fd_lifetime_pin_locked(shim_t *s, int fd);
+/* Pin fd_table[fd]'s host descriptor into *ref for t's call; fd_lock held, the slot open.
+ * spare: a lifetime allocated outside the lock for a first borrow, or NULL (allocate here). */
+void host_fd_ref_pin_locked(shim_t *s, guest_thread_t *t, int fd, host_fd_ref_t *ref,
+                            fd_lifetime_t **spare);
 void fd_lifetime_release(shim_t *s, fd_lifetime_t *lt);
 /* Allocate the lowest free slot (fd_alloc_dir: type, host fd, dir and flags published in one
  * critical section). Returns the guest fd or -EMFILE. */
