@@ -7,7 +7,9 @@ with seeds 1..N, each stopped at its first failure or at the cap:
   libfuzzer     libFuzzer as `churn fuzz` runs it, from corpus/TARGET/ minus the seeds that
                 already fail with the toggle
   afl           AFL++ the same way
-  nointerleave  libFuzzer with CHURN_NO_INTERLEAVING_COV=1 (the ablation)
+  nointerleave  libFuzzer with CHURN_NO_INTERLEAVING_COV=1: edge coverage only (the ablation)
+  transitions   libFuzzer with yield-site transition features in place of the read features
+                (CHURN_COV_READS=0 CHURN_COV_TRANSITIONS=1)
   random        seeded random simulation: fresh random inputs, no feedback (`--simulate random`)
   pct           PCT with random change points and a random workload, no feedback
                 (`--simulate pct`)
@@ -36,7 +38,7 @@ from churn_common import (EXIT_FAIL, EXIT_OK, REPO, ChurnError, binary, ensure_b
 import churn_matrix_report
 import churn_matrix_runs as runs_mod
 
-STRATEGIES = ["libfuzzer", "afl", "nointerleave", "random", "pct", "threads"]
+STRATEGIES = ["libfuzzer", "afl", "nointerleave", "transitions", "random", "pct", "threads"]
 DEFAULT_RUNS = 5
 DEFAULT_CAP = 8  # seconds per run
 DEFAULT_JOBS = 2
@@ -54,13 +56,14 @@ QUICK_RUNS, QUICK_CAP = 2, 4
 RATE_SECONDS, QUICK_RATE_SECONDS = 6, 2
 # Seconds each run costs beyond its search (engine start-up, AFL++ calibration, replays): only
 # for the estimate printed at the start.
-OVERHEAD = {"libfuzzer": 1.5, "nointerleave": 1.5, "afl": 4.0, "random": 0.5, "pct": 0.5,
-            "threads": 0.5}
+OVERHEAD = {"libfuzzer": 1.5, "nointerleave": 1.5, "transitions": 1.5, "afl": 4.0, "random": 0.5,
+            "pct": 0.5, "threads": 0.5}
 
 EPILOG = textwrap.fill(
     "matrix: every bug toggle with a committed repro (its expected signature) and the depth "
     "ladder's rungs, times the strategies libfuzzer, afl, nointerleave (libFuzzer with "
-    "CHURN_NO_INTERLEAVING_COV=1), random (seeded random simulation), pct (PCT, random change "
+    "CHURN_NO_INTERLEAVING_COV=1), transitions (libFuzzer with site-transition features "
+    "instead of read features), random (seeded random simulation), pct (PCT, random change "
     "points) and threads (real threads, where the copy has a stress test), --runs runs each "
     "(seeds 1..N), each capped at --cap seconds; a cell whose first %d runs all hit the cap "
     "stops there. A failure counts only when it replays with the expected signature. Writes "
@@ -135,7 +138,7 @@ def _one_run(cell, seed, cap, seeds_by_bug, work):
     scratch = tempfile.mkdtemp(prefix="matrix-", dir=work)
     try:
         s, t, b, e = cell.strategy, cell.target, cell.bug, cell.expected
-        if s in ("libfuzzer", "nointerleave"):
+        if s in runs_mod.LIBFUZZER_ENV:
             return runs_mod.run_libfuzzer_strategy(s, t, b, e, seed, cap, scratch, seeds_by_bug[b])
         if s == "afl":
             return runs_mod.run_afl_strategy(t, b, e, seed, cap, scratch, seeds_by_bug[b])
@@ -162,7 +165,7 @@ def measure_rates(cells, seconds, jobs):
         target, strategy = pair
         probe = Cell(target, "", None, strategy)
         seeds = runs_mod.seed_files_without_failing(target, []) \
-            if strategy in ("libfuzzer", "nointerleave", "afl") else None
+            if strategy in runs_mod.CORPUS_STRATEGIES else None
         r = _one_run(probe, 1, seconds, {"": seeds}, work)
         say("         exec/s %s %s: %s" % (target, strategy, "%.0f" % r.exec_per_sec
                                            if r.exec_per_sec else r.error or "not measured"))
@@ -190,7 +193,7 @@ def run_matrix(cells, nruns, cap, jobs, checkpoint=None):
     live = [c for c in cells if not c.na]
     seeds_by_bug = {}
     for c in live:
-        if c.strategy in ("libfuzzer", "nointerleave", "afl") and c.bug not in seeds_by_bug:
+        if c.strategy in runs_mod.CORPUS_STRATEGIES and c.bug not in seeds_by_bug:
             seeds_by_bug[c.bug] = runs_mod.seed_files_without_failing(c.target, [c.bug])
     lock = threading.Lock()
     total = len(live) * nruns
@@ -291,7 +294,8 @@ def cmd_matrix(args):
     for c in cells:
         if c.na:
             continue
-        kinds = {"libfuzzer": ["libfuzzer"], "nointerleave": ["libfuzzer"], "afl": ["afl"],
+        kinds = {"libfuzzer": ["libfuzzer"], "nointerleave": ["libfuzzer"],
+                 "transitions": ["libfuzzer"], "afl": ["afl"],
                  "random": [], "pct": [], "threads": []}[c.strategy]
         for k in kinds + ["replay"]:
             need.append(binary(k, c.target))

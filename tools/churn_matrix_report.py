@@ -8,6 +8,7 @@ import statistics
 import churn_matrix_svg
 
 LABEL = {"libfuzzer": "libFuzzer", "afl": "AFL++", "nointerleave": "libFuzzer, no interleaving",
+         "transitions": "libFuzzer, transitions",
          "random": "random simulation", "pct": "PCT", "threads": "real threads"}
 PCT_THREADS = 3  # the ladder's fibers: main and two workers (PCT's n)
 
@@ -31,7 +32,13 @@ def cell_stats(cell):
     execs = [(r.execs if r.execs is not None else None) if r.found else inf for r in runs]
     known_execs = [e for e in execs if e is not None]
     rates = [r.exec_per_sec for r in runs if r.exec_per_sec]
-    return {"n": len(runs), "found": sum(r.found for r in runs),
+    # A capped run's executions are a lower bound on what it needed, and a median is monotone
+    # in every element, so the median over found counts and capped runs' counts bounds the
+    # true median from below (None when a run counted nothing).
+    bounds = [r.execs if r.found else r.searched for r in runs]
+    return {"median_execs_at_least": statistics.median(bounds)
+            if all(b is not None for b in bounds) else None,
+            "n": len(runs), "found": sum(r.found for r in runs),
             "median_s": statistics.median(secs), "max_s": max(secs),
             "median_execs": statistics.median(known_execs) if known_execs and
             len(known_execs) == len(execs) else None,
@@ -55,6 +62,13 @@ def _count(n):
         if n >= div:
             return "%.1f%s" % (n / div, unit)
     return "%d" % n
+
+
+def _ladder_count(v):
+    """Median executions, or `>N` when the median run hit the cap after N executions."""
+    if isinstance(v, tuple):
+        return ">%s" % _count(v[1]) if v[1] else ">cap"
+    return _count(v)
 
 
 def cell_text(cell, cap):
@@ -108,7 +122,7 @@ def ladder_rows(cells):
             if st is None:
                 continue
             per[c.strategy] = st["median_execs"] if st["median_s"] != float("inf") else \
-                float("inf")
+                ("at_least", st["median_execs_at_least"])
             if c.strategy in ("pct", "random") and st["longest"]:
                 k = max(k or 0, st["longest"])
         bound = PCT_THREADS * k ** d if k else None
@@ -190,8 +204,8 @@ def write_report(doc, meta, cells):
         rows = []
         for d, k, per, bound in lrows:
             rows.append([str(d), str(k or "-")] +
-                        [(">cap" if per.get(s) == float("inf") else _count(per.get(s)))
-                         if s in per else "n/a" for s in strategies] + [_count(bound)])
+                        [_ladder_count(per[s]) if s in per else "n/a" for s in strategies] +
+                        [_count(bound)])
         out += [_md_table(["d", "k"] + [LABEL[s] for s in strategies] + ["PCT bound n k^d"],
                           rows), ""]
     out += ["## How to read it", "",
@@ -199,6 +213,9 @@ def write_report(doc, meta, cells):
             "minus the seeds that already fail with the toggle, stopping at the first crash.",
             "- **libFuzzer, no interleaving**: the same with `CHURN_NO_INTERLEAVING_COV=1`, "
             "so only edge coverage guides it.",
+            "- **libFuzzer, transitions**: the same with `CHURN_COV_READS=0 "
+            "CHURN_COV_TRANSITIONS=1`: yield-site transition features (previous site, this "
+            "site, switched) in place of the read features (docs/INTERLEAVING_FEATURES.md).",
             "- **random simulation**: `out/replay/TARGET --simulate random --seed N`: fresh "
             "random inputs from a seeded generator, no feedback, no corpus; same binary and "
             "oracles as replay.",

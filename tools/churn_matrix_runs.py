@@ -48,6 +48,7 @@ class MatrixRun:
         self.note = ""            # why it does not count, or how it was checked
         self.error = None         # the strategy could not run
         self.longest = None       # PCT/random: choice points of the longest run (PCT's k)
+        self.searched = None      # executions run without finding it (a run that hit the cap)
 
     def to_json(self):
         return dict(self.__dict__)
@@ -116,14 +117,27 @@ def _fill_corpus(seeds, corpus, need_nonempty):
             f.write(bytes(16))
 
 
+# The libFuzzer strategies differ only in which interleaving features are on
+# (harness/runtime/coverage.c): as shipped (reads and states), none, or site transitions in
+# place of reads.
+LIBFUZZER_ENV = {
+    "libfuzzer": {},
+    "nointerleave": {"CHURN_NO_INTERLEAVING_COV": "1"},
+    "transitions": {"CHURN_COV_READS": "0", "CHURN_COV_TRANSITIONS": "1"},
+}
+CORPUS_STRATEGIES = tuple(LIBFUZZER_ENV) + ("afl",)
+
+
 def run_libfuzzer_strategy(strategy, target, bug, expected, seed, cap, scratch, seeds):
-    """libfuzzer, or nointerleave: the same with CHURN_NO_INTERLEAVING_COV=1."""
+    """libfuzzer, nointerleave or transitions: libFuzzer with LIBFUZZER_ENV[strategy]."""
     run = MatrixRun(strategy, seed)
     corpus = os.path.join(scratch, "corpus")
     _fill_corpus(seeds, corpus, need_nonempty=False)
     env = dict(os.environ, CHURN_BUGS=bug)
-    if strategy == "nointerleave":
-        env["CHURN_NO_INTERLEAVING_COV"] = "1"
+    for k in ("CHURN_NO_INTERLEAVING_COV", "CHURN_COV_READS", "CHURN_COV_STATES",
+              "CHURN_COV_TRANSITIONS", "CHURN_COV_PREEMPTIONS"):
+        env.pop(k, None)
+    env.update(LIBFUZZER_ENV[strategy])
     t0 = time.time()
     res = run_libfuzzer(binary("libfuzzer", target), [corpus], os.path.join(scratch, "crashes"),
                         env, max_time=cap, seed=seed, dict_path=target_dict(target),
@@ -136,6 +150,8 @@ def run_libfuzzer_strategy(strategy, target, bug, expected, seed, cap, scratch, 
         _judge(run, target, first, [bug], expected)
     elif res.error:
         run.error = res.error.splitlines()[0][:200]
+    else:
+        run.searched = res.execs or None
     return run
 
 
@@ -207,6 +223,7 @@ def run_simulation_strategy(strategy, target, bug, expected, seed, cap, scratch,
     n, secs, run.longest = int(m.group(2)), float(m.group(3)), int(m.group(4))
     if m.group(1) == "passed":
         run.exec_per_sec = n / secs if secs > 0 else None
+        run.searched = n
         return run
     # Wall time of the whole process, start-up included, as the engines' seconds are measured.
     run.seconds, run.execs = time.time() - t0, n

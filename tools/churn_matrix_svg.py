@@ -9,6 +9,7 @@ import math
 from xml.sax.saxutils import escape
 
 COLORS = {"libfuzzer": "#1f77b4", "afl": "#ff7f0e", "nointerleave": "#17becf",
+          "transitions": "#9467bd",
           "random": "#d62728", "pct": "#2ca02c", "threads": "#7f7f7f"}
 WIDTH, TOP_H, LADDER_H = 1200, 540, 330
 LEFT, RIGHT = 70, 20
@@ -89,7 +90,11 @@ def _time_panel(out, cells, cap, label, stats, bugs, strategies):
 
 def _ladder_panel(out, rows, label, strategies, base):
     y0, y1 = base + 65, base + LADDER_H - 40
-    values = [v for _, _, per, _ in rows for v in per.values() if v not in (None, float("inf"))]
+    # A value is a median count, or ("at_least", N) when the median run hit the cap after N
+    # executions (N None when the strategy could not count them).
+    values = [v[1] if isinstance(v, tuple) else v for _, _, per, _ in rows
+              for v in per.values()]
+    values = [v for v in values if v]
     values += [b for _, _, _, b in rows if b]
     if not values:
         return
@@ -97,8 +102,9 @@ def _ladder_panel(out, rows, label, strategies, base):
     hi = 10 ** math.ceil(math.log10(max(values) * 1.01))
     out.append('<text x="%d" y="%d" font-size="16" font-weight="bold">Depth ladder: median '
                'executions to bug against d preemptions (log scale)</text>' % (LEFT, base + 20))
-    out.append('<text x="%d" y="%d" font-size="12">dashed: PCT bound n k^d; hollow on the top '
-               'line: the median run did not find it within the cap</text>' % (LEFT, base + 38))
+    out.append('<text x="%d" y="%d" font-size="12">dashed: PCT bound n k^d; hollow: the median '
+               'run did not find it within the cap, drawn at the executions it had run (a lower '
+               'bound; on the top line when not counted)</text>' % (LEFT, base + 38))
     _axis(out, lo, hi, y0, y1, "execs")
     top = y0 - 8
     ds = [d for d, _, _, _ in rows]
@@ -119,9 +125,10 @@ def _ladder_panel(out, rows, label, strategies, base):
             v = per.get(s)
             if v is None:
                 continue
-            if v == float("inf"):
-                out.append('<circle cx="%.1f" cy="%d" r="4" fill="white" stroke="%s" '
-                           'stroke-width="1.5"/>' % (xd(d), top, COLORS[s]))
+            if isinstance(v, tuple):
+                y = _log_y(v[1], lo, hi, y0, y1) if v[1] else top
+                out.append('<circle cx="%.1f" cy="%.1f" r="4" fill="white" stroke="%s" '
+                           'stroke-width="1.5"/>' % (xd(d), y, COLORS[s]))
                 continue
             pts.append((xd(d), _log_y(v, lo, hi, y0, y1)))
         if len(pts) > 1:

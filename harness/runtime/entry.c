@@ -24,6 +24,13 @@ static bool env_flag(const char *name) {
   return v && *v && strcmp(v, "0") != 0;
 }
 
+/* An on/off switch with a default: unset or empty keeps it, "0" is off, anything else on. */
+static bool env_switch(const char *name, bool dflt) {
+  const char *v = getenv(name);
+  if (!v || !*v) return dflt;
+  return strcmp(v, "0") != 0;
+}
+
 /* Everything a first run would do differently from later ones happens here, before the
  * engine's loop, so that every run of an input covers the same edges (AFL++ stability 100%). */
 int cf_fuzz_init(const cf_target_t *t) {
@@ -35,8 +42,13 @@ int cf_fuzz_init(const cf_target_t *t) {
    * replay binary turns it back on after this. */
   cf_note_text = cf_trace_stream || env_flag("CHURN_NOTES");
   active_target = *t;
-  if (env_flag("CHURN_NO_INTERLEAVING_COV")) active_target.options.no_interleaving_cov = true;
-  if (env_flag("CHURN_COV_PREEMPTIONS")) active_target.options.cov_preemption_depth = true;
+  cf_run_options_t *o = &active_target.options;
+  o->cov_reads = env_switch("CHURN_COV_READS", true);
+  o->cov_states = env_switch("CHURN_COV_STATES", true);
+  o->cov_preemption_depth = env_flag("CHURN_COV_PREEMPTIONS");
+  o->cov_transitions = env_switch("CHURN_COV_TRANSITIONS", false) || o->cov_preemption_depth;
+  if (env_flag("CHURN_NO_INTERLEAVING_COV"))
+    o->cov_reads = o->cov_states = o->cov_transitions = o->cov_preemption_depth = false;
   active_target.options.capture = false;
   cf_fuzz_target = &active_target;
   return 0;

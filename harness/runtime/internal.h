@@ -181,6 +181,7 @@ void cf_trace_print_tail(int n);
 
 /* Feature for reaching `site` right after `prev`, with or without a fiber switch. */
 void cf_cov_transition(uint32_t prev, uint32_t site, bool switched);
+void cf_cov_read(uint32_t site, uint64_t value);
 
 const char *cf_phase_name(int phase);
 

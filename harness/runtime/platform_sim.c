@@ -110,10 +110,17 @@ void cf_cond_broadcast_at(cf_cond_t *c, const cf_site_t *site) {
 
 /* Atomics: the yield comes first, then the operation happens indivisibly, which is what a
  * sequentially consistent atomic gives real threads. */
+/* What a read saw is a coverage feature (cf_cov_read): the value, not who wrote it, because
+ * the same site reading the same value is the same state whichever schedule led there. */
+static uint64_t observed(const cf_site_t *site, uint64_t v) {
+  cf_cov_read(cf_site_id(site), v);
+  return v;
+}
+
 uint64_t cf_atomic_load_at(cf_atomic_t *a, const cf_site_t *site) {
   cf_yield_at(site);
   cf_sync_acquire(a);
-  return a->v;
+  return observed(site, a->v);
 }
 
 void cf_atomic_store_at(cf_atomic_t *a, uint64_t v, const cf_site_t *site) {
@@ -126,7 +133,7 @@ uint64_t cf_atomic_fetch_add_at(cf_atomic_t *a, uint64_t v, const cf_site_t *sit
   cf_yield_at(site);
   cf_sync_acquire(a);
   cf_sync_release(a);
-  uint64_t old = a->v;
+  uint64_t old = observed(site, a->v);
   a->v = old + v;
   return old;
 }
@@ -135,7 +142,7 @@ uint64_t cf_atomic_fetch_sub_at(cf_atomic_t *a, uint64_t v, const cf_site_t *sit
   cf_yield_at(site);
   cf_sync_acquire(a);
   cf_sync_release(a);
-  uint64_t old = a->v;
+  uint64_t old = observed(site, a->v);
   a->v = old - v;
   return old;
 }
@@ -143,7 +150,7 @@ uint64_t cf_atomic_fetch_sub_at(cf_atomic_t *a, uint64_t v, const cf_site_t *sit
 bool cf_atomic_cas_at(cf_atomic_t *a, uint64_t *expected, uint64_t desired, const cf_site_t *site) {
   cf_yield_at(site);
   cf_sync_acquire(a);
-  if (a->v == *expected) {
+  if (observed(site, a->v) == *expected) {
     cf_sync_release(a);
     a->v = desired;
     return true;

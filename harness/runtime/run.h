@@ -35,11 +35,15 @@ typedef struct cf_run_options {
   uint64_t max_steps;
   /* PCT: change points are decision indexes in [0, pct_horizon). */
   uint32_t pct_horizon;
-  /* Disable the interleaving-coverage features (for measuring what they add). */
-  bool no_interleaving_cov;
-  /* Experimental, off by default (CHURN_COV_PREEMPTIONS=1): key each yield-site transition
-   * feature by how many preemptions the run has made so far (capped at 7), so that reaching a
-   * site with one more preemption is new coverage. docs/BENCHMARKS.md reports what it did. */
+  /* Interleaving-coverage features (harness/runtime/coverage.c). Zero here means off: the
+   * engines' entry (cf_fuzz_init) turns reads and states on and reads the CHURN_COV_* and
+   * CHURN_NO_INTERLEAVING_COV switches; a direct cf_run() caller gets none. */
+  bool cov_reads;       /* (atomic site, value read) */
+  bool cov_states;      /* cf_cov_state hashes from the copies */
+  bool cov_transitions; /* (yield site -> yield site, switched): CHURN_COV_TRANSITIONS=1 */
+  /* Experimental, off (CHURN_COV_PREEMPTIONS=1, implies transitions): key each transition
+   * feature by the run's preemptions so far (capped at 7). docs/INTERLEAVING_FEATURES.md
+   * reports what it did. */
   bool cov_preemption_depth;
   /* When set, pct_plan replaces the input's header (see cf_pct_plan_t). */
   bool pct_planned;

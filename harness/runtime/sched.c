@@ -200,7 +200,7 @@ static cf_fiber_t *pick(const cf_site_t *site) {
   uint32_t sid = site ? cf_site_id(site) : 0;
   bool preempted = switched && is_runnable_current();
   if (preempted) R.preemptions++;
-  if (!R.opt->no_interleaving_cov) {
+  if (R.opt->cov_transitions) {
     uint32_t depth = R.opt->cov_preemption_depth ? (R.preemptions < 7 ? R.preemptions : 7) : 0;
     cf_cov_transition(R.prev_site ^ depth * 0x27d4eb2fu, sid, switched);
   }
