@@ -15,7 +15,8 @@ with seeds 1..N, each stopped at its first failure or at the cap:
                 (`--simulate pct`)
   threads       the copy on pthreads in the shape of upstream's test, where one exists
 
-A run counts only when its failure replays with the expected signature. Results (every run)
+A run counts only when its failure replays as the toggle's: with the expected signature, or
+with another one that then passes with no toggle on (churn_matrix_runs._judge). Results (every run)
 go to a JSON file next to the report, so the report and the plot can be rewritten from it
 (`--from-json`).
 """
@@ -66,7 +67,8 @@ EPILOG = textwrap.fill(
     "instead of read features), random (seeded random simulation), pct (PCT, random change "
     "points) and threads (real threads, where the copy has a stress test), --runs runs each "
     "(seeds 1..N), each capped at --cap seconds; a cell whose first %d runs all hit the cap "
-    "stops there. A failure counts only when it replays with the expected signature. Writes "
+    "stops there. A failure counts only when it replays as the toggle's: with the expected "
+    "signature, or with another that passes with no toggle on. Writes "
     "--doc (default docs/BENCHMARKS.md; with --quick out/bench/matrix-quick.md), an SVG plot "
     "next to it and the raw runs as JSON. Measurements made while other work loads the "
     "machine are slower: the report records the load average." % EARLY_STOP, 90) + (

@@ -22,7 +22,7 @@ def json_path(doc):
 
 
 def cell_stats(cell):
-    """Median and maximum seconds and executions to the expected failure, with runs that did
+    """Median and maximum seconds and executions to the toggle's failure, with runs that did
     not find it counted as infinite (so a median over them is `>cap`); None when nothing ran."""
     runs = [r for r in cell.runs if not r.error]
     if not runs:
@@ -44,6 +44,8 @@ def cell_stats(cell):
             len(known_execs) == len(execs) else None,
             "exec_per_sec": statistics.median(rates) if rates else None,
             "other": sum(1 for r in runs if not r.found and r.signature),
+            "alt": sum(1 for r in runs if r.found and r.signature and
+                       r.signature != cell.expected),
             "longest": max((r.longest or 0) for r in runs) or None}
 
 
@@ -81,6 +83,8 @@ def cell_text(cell, cap):
     if st["median_s"] != float("inf") and st["median_execs"] is not None:
         text += ", %s ex" % _count(st["median_execs"])
     text += " [%d/%d]" % (st["found"], st["n"])
+    if st["alt"]:
+        text += " †"
     if st["other"]:
         text += " *"
     return text
@@ -168,10 +172,13 @@ def write_report(doc, meta, cells):
         out += ["This is a `--quick` run: a subset, too few runs to compare strategies.", ""]
     out += ["![time to bug by strategy](%s)" % os.path.basename(svg_path(doc)), "",
             "## Time to bug", "",
-            "Each cell: median seconds to the first failure with the toggle's expected signature "
-            "(max in brackets), the median executions to it, and [runs that found it / runs]. "
-            "Runs that did not find it count as infinite: a median or max over them reads "
-            "`>cap`. `*`: some runs stopped on another failure (they count as not found). "
+            "Each cell: median seconds to the first failure that is the toggle's (max in "
+            "brackets), the median executions to it, and [runs that found it / runs]. A "
+            "failure is the toggle's when its replay fails with the expected signature, or "
+            "with another one and then passes with no toggle on, as a committed repro must "
+            "(`†`: some runs found it under another signature). Runs that did not find it "
+            "count as infinite: a median or max over them reads `>cap`. `*`: some runs "
+            "stopped on a failure that is not the toggle's (they count as not found). "
             "Executions are libFuzzer's and AFL++'s own counts and the simulated runs of "
             "`random` and `pct`; real threads do not count theirs.", ""]
     rows = [[target, "`%s`" % bug] + [cell_text(c, cap) for s in strategies
@@ -227,8 +234,9 @@ def write_report(doc, meta, cells):
             "(`out/stress/*-stress --seconds CAP`); the OS picks the interleaving, so its "
             "failures cannot be replayed and are judged by the signature of their own report.",
             "- Every other failure counts only after `out/replay/TARGET` (with `--pct-plan` for "
-            "PCT) has replayed it and it failed with the expected signature: the one recorded "
-            "for the toggle's repro in `repros/TARGET/index.json`.", ""]
+            "PCT) has replayed it and it failed with the expected signature, the one recorded "
+            "for the toggle's repro in `repros/TARGET/index.json`, or failed with another "
+            "signature and then passed with no toggle on.", ""]
     na = sorted({(c.target, c.na) for c in cells if c.na})
     if na:
         out += ["Cells marked n/a:", ""] + ["- %s: %s" % (t, why) for t, why in na] + [""]

@@ -80,19 +80,28 @@ def _replay(target, path, bugs, pct_plan=None):
 
 
 def _judge(run, target, path, bugs, expected, pct_plan=None):
-    """Replay the failing input and count the run only if it fails with `expected`."""
+    """Replay the failing input and count the run only if the failure is the toggle's: it
+    fails with the expected signature, or with another one and then passes with no toggle on
+    (what a committed repro must do: fail on the buggy code, pass on the fix). A toggle can
+    show in more than one oracle (a liveness spin is signed where the watchdog fired), and a
+    run stops at its first failure, so the expected signature alone would score a run that
+    found the bug another way as a miss."""
     try:
         sig = _replay(target, path, bugs, pct_plan)
+        fixed = _replay(target, path, [], pct_plan) if sig and sig != expected else None
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
         run.error = "replay of %s: %s" % (rel(path), e)
         return
     run.signature = sig
     if sig is None:
         run.note = "not reproducible: %s passed on replay" % os.path.basename(path)
-    elif sig != expected:
-        run.note = "another bug: %s" % sig
-    else:
+    elif sig == expected:
         run.found = True
+    elif fixed is None:
+        run.found = True
+        run.note = "the toggle's, another signature: %s (passes with no toggle)" % sig
+    else:
+        run.note = "another bug: %s (fails with no toggle too: %s)" % (sig, fixed)
 
 
 def seed_files_without_failing(target, bugs):

@@ -11,8 +11,12 @@
  * each advance: a worker that takes one more step while the other owes the next advance, or
  * that reaches its point late, breaks the ladder for the rest of the run. Climbing d + 1 stages
  * thus needs d preemptions (after advances 0 .. d-1) at fixed points, and the default schedule
- * (run each thread until it blocks) climbs one stage and breaks. Nothing in the edge coverage
- * tells stage 3 from stage 1: the ladder measures the search, not a gradient we planted.
+ * (run each thread until it blocks) climbs one stage and breaks. No branch tells stage 3 from
+ * stage 1 (only the hit counts of the early returns differ); what does is the stage itself: a
+ * shared atomic, whose reads are the runtime's read features (harness/runtime/coverage.c), so a
+ * schedule that makes a worker read a stage no earlier input showed is kept. That is the
+ * gradient those features exist to follow, and the ladder measures how well each search uses
+ * it; a bug whose progress never shows as a new value at a shared read would not have it.
  *
  * With toy-depth-d on, reaching stage d + 1 fails with `depth-ladder@ladder.top`; with every
  * toy-depth toggle off the same ladder runs and never fails (toy model, no upstream fix). */
