@@ -48,7 +48,7 @@ def _time_panel(out, cells, cap, label, stats, bugs, strategies):
     y0, y1 = 95, TOP_H - 215  # room below for the toggle names, written at 60 degrees
     lo, hi = 0.01, float(cap)
     out.append('<text x="%d" y="20" font-size="16" font-weight="bold">Seconds to the first '
-               'failure with the expected signature (log scale)</text>' % LEFT)
+               'failure that is the toggle&#39;s (log scale)</text>' % LEFT)
     out.append('<text x="%d" y="38" font-size="12">dot: median of the runs; line: up to the '
                'slowest; hollow on the dashed line: the median run did not find it within '
                '%d s</text>' % (LEFT, cap))
