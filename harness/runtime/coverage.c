@@ -11,10 +11,10 @@
  *                  default (CHURN_COV_TRANSITIONS=1): measured, they do not shorten time to bug
  *                  and they cost speed (docs/INTERLEAVING_FEATURES.md).
  * CHURN_NO_INTERLEAVING_COV=1 turns all three off (edge coverage only). Each
- * feature is one of 5,000 tiny functions called through a table: every function entry gets its
+ * feature is one of 7,000 tiny functions called through a table: every function entry gets its
  * own counter from the compiler's coverage instrumentation, so libFuzzer's inline counters and
  * AFL++'s edge map both count it, with their usual hit-count buckets, and no engine-specific
- * section is needed. (A switch would do the same, but comparison tracing then walks its 5,000
+ * section is needed. (A switch would do the same, but comparison tracing then walks its 7,000
  * case values on every call.) */
 #include "internal.h"
 

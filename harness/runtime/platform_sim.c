@@ -108,14 +108,15 @@ void cf_cond_broadcast_at(cf_cond_t *c, const cf_site_t *site) {
   cf_yield_at(site);
 }
 
-/* Atomics: the yield comes first, then the operation happens indivisibly, which is what a
- * sequentially consistent atomic gives real threads. */
 /* What a read saw is a coverage feature (cf_cov_read): the value, not who wrote it, because
  * the same site reading the same value is the same state whichever schedule led there. */
 static uint64_t observed(const cf_site_t *site, uint64_t v) {
   cf_cov_read(cf_site_id(site), v);
   return v;
 }
+
+/* Atomics: the yield comes first, then the operation happens indivisibly, which is what a
+ * sequentially consistent atomic gives real threads. */
 
 uint64_t cf_atomic_load_at(cf_atomic_t *a, const cf_site_t *site) {
   cf_yield_at(site);
