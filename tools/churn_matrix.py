@@ -296,9 +296,8 @@ def cmd_matrix(args):
     for c in cells:
         if c.na:
             continue
-        kinds = {"libfuzzer": ["libfuzzer"], "nointerleave": ["libfuzzer"],
-                 "transitions": ["libfuzzer"], "afl": ["afl"],
-                 "random": [], "pct": [], "threads": []}[c.strategy]
+        kinds = ["libfuzzer"] if c.strategy in runs_mod.LIBFUZZER_ENV else \
+            ["afl"] if c.strategy == "afl" else []
         for k in kinds + ["replay"]:
             need.append(binary(k, c.target))
             parts.add(k)

@@ -19,17 +19,14 @@ static cf_target_t active_target;
  * poison freed items themselves). */
 const char *__asan_default_options(void) { return "quarantine_size_mb=1"; }
 
-static bool env_flag(const char *name) {
-  const char *v = getenv(name);
-  return v && *v && strcmp(v, "0") != 0;
-}
-
 /* An on/off switch with a default: unset or empty keeps it, "0" is off, anything else on. */
 static bool env_switch(const char *name, bool dflt) {
   const char *v = getenv(name);
   if (!v || !*v) return dflt;
   return strcmp(v, "0") != 0;
 }
+
+static bool env_flag(const char *name) { return env_switch(name, false); }
 
 /* Everything a first run would do differently from later ones happens here, before the
  * engine's loop, so that every run of an input covers the same edges (AFL++ stability 100%). */
