@@ -13,12 +13,19 @@ LABEL = {"libfuzzer": "libFuzzer", "afl": "AFL++", "nointerleave": "libFuzzer, n
 PCT_THREADS = 3  # the ladder's fibers: main and two workers (PCT's n)
 
 
+def _beside(doc, ext):
+    """docs/BENCHMARKS.md -> docs/benchmarks<ext>: only the file's own name is lowercased, so
+    a report under a directory with capitals still gets its plot and results next to it."""
+    folder, name = os.path.split(os.path.splitext(doc)[0])
+    return os.path.join(folder, name.lower() + ext)
+
+
 def svg_path(doc):
-    return os.path.splitext(doc)[0].lower() + ".svg"
+    return _beside(doc, ".svg")
 
 
 def json_path(doc):
-    return os.path.splitext(doc)[0].lower() + ".json"
+    return _beside(doc, ".json")
 
 
 def cell_stats(cell):
